@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+/** The only place that reads the environment. Every default is stated here and in README's table. */
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}` },
+  );
+
+const emptyAsUndefined = (value: unknown) => (value === "" ? undefined : value);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUndefined, schema.optional());
+const int = (min: number) => z.coerce.number().int().min(min);
+
+export const configSchema = z.object({
+  PORT: z.preprocess(emptyAsUndefined, int(0).max(65535).default(8080)),
+  HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default("127.0.0.1")),
+  DATABASE_URL: optional(url(["postgres:", "postgresql:"])),
+  DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default("./data")),
+  REDIS_URL: optional(url(["redis:", "rediss:"])),
+  OPENAI_API_KEY: optional(z.string().min(1)),
+  OPENAI_BASE_URL: z.preprocess(emptyAsUndefined, url(["http:", "https:"]).default("https://api.openai.com/v1")),
+  ADMIN_API_KEY: optional(z.string().min(16, "must be at least 16 characters")),
+  CACHE_TTL_SECONDS: z.preprocess(emptyAsUndefined, int(0).default(3600)),
+  CACHE_MAX_ENTRIES: z.preprocess(emptyAsUndefined, int(1).default(10_000)),
+  UPSTREAM_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(1).default(120_000)),
+  UPSTREAM_MAX_RETRIES: z.preprocess(emptyAsUndefined, int(0).max(10).default(2)),
+  BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
+  KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(30_000)),
+  DEFAULT_CHAT_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("gpt-4o-mini")),
+  DEFAULT_EMBED_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("text-embedding-3-small")),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses an environment; throws ConfigError whose message is one line per bad variable, naming it. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? "config");
+      return `invalid configuration: ${name}=${JSON.stringify(env[name] ?? "")}: ${issue.message}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  return parsed.data;
+}
+
+/** Reads `.env` from the working directory (never overriding the real environment), then parses. */
+export async function loadConfigFromEnvironment(): Promise<Config> {
+  const { config } = await import("dotenv");
+  config({ quiet: true });
+  return loadConfig(process.env);
+}

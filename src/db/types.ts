@@ -1,0 +1,87 @@
+/** The stored records as the rest of the service sees them (camelCase, numbers as numbers, Dates as Dates). */
+
+export const requestTypes = ["chat", "summarize", "translate", "classify", "extract", "embed"] as const;
+export type RequestType = (typeof requestTypes)[number];
+
+export const requestStatuses = ["completed", "failed", "cancelled"] as const;
+export type RequestStatus = (typeof requestStatuses)[number];
+
+/** Which API the request came in through. */
+export type RequestSource = "native" | "openai";
+
+export interface StoredError {
+  code: string;
+  message: string;
+}
+
+export interface RequestRecord {
+  id: string;
+  userId: string;
+  apiKeyId: string | null;
+  type: RequestType;
+  source: RequestSource;
+  model: string;
+  provider: string;
+  status: RequestStatus;
+  /** Null once deleted. */
+  input: unknown;
+  options: Record<string, unknown> | null;
+  output: unknown;
+  error: StoredError | null;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Null when the model's price is unknown. */
+  costUsd: number | null;
+  cached: boolean;
+  latencyMs: number;
+  upstreamMs: number | null;
+  retries: number;
+  metadata: Record<string, string>;
+  createdAt: Date;
+  completedAt: Date | null;
+  deletedAt: Date | null;
+}
+
+export type Role = "user" | "admin";
+
+export interface UserRecord {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  disabled: boolean;
+  rpm: number | null;
+  tpm: number | null;
+  monthlyBudgetUsd: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  userId: string;
+  name: string | null;
+  /** The first characters of the key, for display (`arh_AbCd1234`). */
+  prefix: string;
+  /** SHA-256 of the full key, hex. */
+  hash: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface RequestListQuery {
+  userId: string;
+  /** 1..100 */
+  limit: number;
+  /** Opaque cursor from a previous page's next_cursor; the repository validates it. */
+  cursor?: string;
+  type?: RequestType;
+  status?: RequestStatus;
+}
+
+export interface RequestPage {
+  data: RequestRecord[];
+  nextCursor: string | null;
+}

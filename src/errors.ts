@@ -1,0 +1,132 @@
+/**
+ * The closed table of error codes. Every error the service answers with is one of these; the HTTP status
+ * follows from the code alone, so a route never picks a status by hand.
+ */
+export const errorTable = {
+  invalid_json: { status: 400, title: "Malformed JSON" },
+  invalid_request: { status: 400, title: "Invalid request" },
+  validation_failed: { status: 422, title: "Validation failed" },
+  unauthorized: { status: 401, title: "Unauthorized" },
+  forbidden: { status: 403, title: "Forbidden" },
+  not_found: { status: 404, title: "Not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  conflict: { status: 409, title: "Conflict" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  rate_limited: { status: 429, title: "Rate limit exceeded" },
+  budget_exceeded: { status: 429, title: "Budget exceeded" },
+  internal: { status: 500, title: "Internal error" },
+  upstream_error: { status: 502, title: "Upstream error" },
+  upstream_invalid_output: { status: 502, title: "Upstream returned invalid output" },
+  service_unavailable: { status: 503, title: "Service unavailable" },
+  upstream_timeout: { status: 504, title: "Upstream timeout" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+export interface FieldError {
+  /** Where in the input, as a JSON-pointer-like dotted path (`options.labels`). */
+  path: string;
+  message: string;
+}
+
+export interface AppErrorOptions {
+  errors?: FieldError[];
+  /** Seconds, sent as Retry-After. */
+  retryAfterSeconds?: number;
+  /** The OpenAI `param` of the error, when one field is to blame. */
+  param?: string;
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly errors: FieldError[] | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly param: string | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.status = errorTable[code].status;
+    this.errors = options.errors;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.param = options.param ?? options.errors?.[0]?.path;
+    this.headers = options.headers;
+  }
+}
+
+export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
+
+/** RFC 9457 problem document, for the native API. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldError[];
+  request_id?: string;
+}
+
+export const problemTypeBase = "https://ai-request-handler.dev/problems/";
+
+export function toProblem(error: AppError, requestId?: string): Problem {
+  const problem: Problem = {
+    type: problemTypeBase + error.code.replaceAll("_", "-"),
+    title: errorTable[error.code].title,
+    status: error.status,
+    detail: error.message,
+  };
+  if (error.errors?.length) problem.errors = error.errors;
+  if (requestId) problem.request_id = requestId;
+  return problem;
+}
+
+/** OpenAI's error shape, so the official SDKs raise their own typed errors. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export function toOpenAIError(error: AppError): OpenAIErrorBody {
+  return {
+    error: {
+      message: error.message,
+      type: openAIErrorType(error.code),
+      param: error.param ?? null,
+      code: error.code,
+    },
+  };
+}
+
+function openAIErrorType(code: ErrorCode): string {
+  switch (code) {
+    case "invalid_json":
+    case "invalid_request":
+    case "validation_failed":
+    case "not_found":
+    case "method_not_allowed":
+    case "conflict":
+    case "payload_too_large":
+    case "unsupported_media_type":
+      return "invalid_request_error";
+    case "unauthorized":
+      return "authentication_error";
+    case "forbidden":
+      return "permission_error";
+    case "rate_limited":
+      return "rate_limit_error";
+    case "budget_exceeded":
+      return "insufficient_quota";
+    case "internal":
+    case "service_unavailable":
+      return "server_error";
+    case "upstream_error":
+    case "upstream_invalid_output":
+    case "upstream_timeout":
+      return "upstream_error";
+  }
+}
