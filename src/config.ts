@@ -31,7 +31,7 @@ export const configSchema = z.object({
   UPSTREAM_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(1).default(120_000)),
   UPSTREAM_MAX_RETRIES: z.preprocess(emptyAsUndefined, int(0).max(10).default(2)),
   BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
-  KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(30_000)),
+  KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(10_000)),
   DEFAULT_CHAT_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("gpt-4o-mini")),
   DEFAULT_EMBED_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("text-embedding-3-small")),
   LOG_LEVEL: z.preprocess(

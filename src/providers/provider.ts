@@ -92,6 +92,20 @@ export interface ModelList {
 export interface CallOptions {
   /** Aborts the upstream call (client gone, shutdown). */
   signal?: AbortSignal;
+  /**
+   * Told of each retry before its wait: the only way to see the retries of a call that ends up failing, or of a
+   * stream (which has no CallOutcome).
+   */
+  onRetry?: (retry: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  /** The attempt about to be made (2 = the first retry). */
+  attempt: number;
+  /** What failed: the upstream's status ("429", "503"), "timeout" or "connection". */
+  reason: string;
+  /** How long the provider waits before that attempt. */
+  delayMs: number;
 }
 
 /** What one call cost in attempts; recorded on the request. */

@@ -1,0 +1,110 @@
+import { randomUUID } from "node:crypto";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from "fastify-type-provider-zod";
+import type { Config } from "./config.ts";
+import { createAuthHook } from "./http/auth.ts";
+import { errorHandler, notFoundHandler } from "./http/error-handler.ts";
+import { registerAdminRoutes } from "./http/admin.ts";
+import { registerHealthRoutes } from "./http/health.ts";
+import { registerRequestRoutes } from "./http/requests.ts";
+import type { Services } from "./services.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** What the one log line per request says besides the basics; routes fill it in. */
+    logFields: { userId?: string; type?: string; model?: string; cache?: string; requestRecordId?: string };
+  }
+}
+
+export interface BuildAppOptions {
+  config: Config;
+  services: Services;
+}
+
+const saneRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp({ config, services }: BuildAppOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps route modules typed against the default instance.
+    loggerInstance: services.logger as FastifyBaseLogger,
+    // The onResponse hook below writes the one line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // The client's own request id when it is sane, a fresh one otherwise.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"];
+      return typeof given === "string" && saneRequestId.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+
+  // Only JSON bodies: a text/plain body is refused with 415 instead of being parsed as a string.
+  app.removeContentTypeParser("text/plain");
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are built by our own formatters; plain JSON.stringify skips a second pass through zod.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  app.decorateRequest("principal", null);
+  app.decorateRequest("logFields", null as never);
+
+  const { metrics } = services;
+  app.addHook("onRequest", async (request, reply) => {
+    request.logFields = {};
+    reply.header("x-request-id", request.id);
+    reply.header("x-content-type-options", "nosniff");
+  });
+  app.addHook("onRequest", createAuthHook({ verifier: services.keyVerifier, adminApiKey: config.ADMIN_API_KEY }));
+
+  // One line per request: who, what, how it went. Never a key, never a prompt or output.
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    const seconds = reply.elapsedTime / 1000;
+    metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route, method: request.method }, seconds);
+    if (route === "/health" || route === "/metrics") return;
+    request.log.info(
+      {
+        requestId: request.id,
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+        ...request.logFields,
+      },
+      "request",
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "AI Request Handler",
+        version: "0.1.0",
+        description: "Authenticated, cached, rate-limited and recorded access to language models.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: false } });
+
+  app.get("/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
+
+  registerHealthRoutes(app, {
+    metrics,
+    checks: services.readinessChecks,
+  });
+  registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests });
+  registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, verifier: services.keyVerifier });
+
+  return app;
+}

@@ -1,0 +1,172 @@
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfigFromEnvironment } from "./config.ts";
+import { createApiKeyRepository } from "./db/api-keys.ts";
+import { createDatabase, migrateDatabase } from "./db/client.ts";
+import { createUserRepository } from "./db/users.ts";
+import { formatApiKey, formatUser } from "./http/admin.ts";
+import { isId } from "./ids.ts";
+import { issueApiKey } from "./keys/issue-key.ts";
+import { startService } from "./main.ts";
+
+const usage = `Usage: npm run cli -- <command>
+
+  serve                                   start the service (npm start)
+  migrate                                 apply pending database migrations
+  users create --email E [--name N] [--role user|admin]
+  users list
+  keys create --user <usr_…|email> [--name N] [--expires-at ISO-8601]
+  keys list --user <usr_…|email>
+  keys revoke <key_…>
+  mock-upstream [--port 8081] [...]       the OpenAI-compatible mock server (npm run mock-upstream -- --help)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, subcommand, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve();
+    case "migrate":
+      return withDatabase(async ({ database }) => {
+        await migrateDatabase(database);
+        console.log(`migrations applied (${database.kind})`);
+      });
+    case "users":
+      return users(subcommand, rest);
+    case "keys":
+      return keys(subcommand, rest);
+    case "mock-upstream": {
+      const { runMockUpstreamFromArgs } = await import("./mock-upstream/main.ts");
+      await runMockUpstreamFromArgs(argv.slice(1), process.env);
+      return -1; // keeps running until a signal
+    }
+    case undefined:
+    case "help":
+    case "--help":
+      console.log(usage);
+      return 0;
+    default:
+      console.error(`unknown command: ${command}\n\n${usage}`);
+      return 2;
+  }
+}
+
+async function serve(): Promise<number> {
+  const config = await loadConfigFromEnvironment();
+  const service = await startService(config);
+  const shutdown = (signal: string) => {
+    service.services.logger.info({ signal }, "shutting down: finishing in-flight requests");
+    service.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        service.services.logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  return -1;
+}
+
+async function withDatabase(
+  work: (context: {
+    database: Awaited<ReturnType<typeof createDatabase>>;
+    users: ReturnType<typeof createUserRepository>;
+    apiKeys: ReturnType<typeof createApiKeyRepository>;
+  }) => Promise<void>,
+): Promise<number> {
+  const config = await loadConfigFromEnvironment();
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
+  try {
+    await migrateDatabase(database);
+    await work({ database, users: createUserRepository(database.db), apiKeys: createApiKeyRepository(database.db) });
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+function fail(message: string): never {
+  throw new UsageError(message);
+}
+
+class UsageError extends Error {}
+
+async function users(subcommand: string | undefined, args: string[]): Promise<number> {
+  if (subcommand === "create") {
+    const { values } = parseArgs({
+      args,
+      options: { email: { type: "string" }, name: { type: "string" }, role: { type: "string", default: "user" } },
+    });
+    if (!values.email || !/^[^@\s]+@[^@\s]+$/.test(values.email)) fail("--email: a valid email address is required");
+    if (values.role !== "user" && values.role !== "admin") fail("--role: must be user or admin");
+    const role = values.role;
+    const email = values.email;
+    return withDatabase(async ({ users }) => {
+      const created = await users.create({ email, name: values.name ?? null, role });
+      if (!created.ok) fail(`--email: a user with ${email} exists already`);
+      console.log(JSON.stringify(formatUser(created.user), null, 2));
+    });
+  }
+  if (subcommand === "list") {
+    return withDatabase(async ({ users }) => {
+      let cursor: string | undefined;
+      do {
+        const page = await users.list({ limit: 100, cursor });
+        for (const user of page.data) console.log(`${user.id}  ${user.role.padEnd(5)}  ${user.disabled ? "disabled " : ""}${user.email}`);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    });
+  }
+  fail(`users: unknown subcommand ${subcommand ?? "(none)"}`);
+}
+
+async function keys(subcommand: string | undefined, args: string[]): Promise<number> {
+  if (subcommand === "create" || subcommand === "list") {
+    const { values } = parseArgs({
+      args,
+      options: { user: { type: "string" }, name: { type: "string" }, "expires-at": { type: "string" } },
+    });
+    const userRef = values.user ?? fail("--user: a user id (usr_…) or email is required");
+    const expiresAt = values["expires-at"] ? new Date(values["expires-at"]) : null;
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now())) {
+      fail("--expires-at: must be an ISO 8601 time in the future");
+    }
+    return withDatabase(async ({ users, apiKeys }) => {
+      const user = isId("usr", userRef) ? await users.get(userRef) : await users.getByEmail(userRef);
+      if (!user) fail(`--user: no user ${userRef}`);
+      if (subcommand === "list") {
+        for (const key of await apiKeys.listByUser(user.id)) console.log(JSON.stringify(formatApiKey(key)));
+        return;
+      }
+      const issued = await issueApiKey(apiKeys, { userId: user.id, name: values.name ?? null, expiresAt });
+      console.log(JSON.stringify({ ...formatApiKey(issued.record), key: issued.key }, null, 2));
+      console.error("The key is shown only now; it is stored as a hash.");
+    });
+  }
+  if (subcommand === "revoke") {
+    const id = args[0];
+    if (!id || !isId("key", id)) fail("keys revoke: give a key id (key_…)");
+    return withDatabase(async ({ apiKeys }) => {
+      const revoked = await apiKeys.revoke(id);
+      if (!revoked) fail(`no key ${id}`);
+      console.log(JSON.stringify(formatApiKey(revoked), null, 2));
+    });
+  }
+  fail(`keys: unknown subcommand ${subcommand ?? "(none)"}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      console.error(error.message);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,156 @@
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
+import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import pg from "pg";
+import { type Schema, schema } from "./schema.ts";
+
+/**
+ * The drizzle database the repositories use, whichever driver is underneath. Both drivers' databases are this type;
+ * only the raw-result shape of `db.execute()` differs between them, so repositories use the query builder (which
+ * returns typed rows on both) and never depend on `execute()`'s result.
+ */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export interface Database {
+  kind: "postgres" | "pglite";
+  db: Db;
+  /** Resolves when the database answers a trivial query; rejects otherwise (for /ready). */
+  ping(): Promise<void>;
+  /** Ends the pool or closes PGlite. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://…`: a real PostgreSQL server. Unset: embedded PGlite under `dataDir`. */
+  databaseUrl?: string;
+  /** Where PGlite keeps its files; created if missing. Ignored with `databaseUrl`. */
+  dataDir: string;
+  /** Maximum pg Pool connections. Default 10. Ignored for PGlite (one connection by nature). */
+  poolSize?: number;
+  /** Errors nobody awaits, e.g. an idle pooled connection dropped by the server. Default: ignored. */
+  onError?: (error: Error) => void;
+}
+
+/** The committed, generated migrations (drizzle-kit generate), next to this module. */
+export const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/**
+ * Any constant shared by every instance of the service: the key of the session-level advisory lock held while
+ * migrating, so two instances starting together apply migrations one after the other instead of racing.
+ */
+const migrationLockKey = 4_207_311_952;
+
+/** The driver-specific migration of each open database, kept out of the public `Database` shape. */
+const migrators = new WeakMap<Database, () => Promise<void>>();
+
+/**
+ * Opens PostgreSQL through a pg Pool when `databaseUrl` is set, PGlite stored under `dataDir` otherwise.
+ * PostgreSQL connects lazily (the first query, or `ping()`); PGlite is ready when this resolves.
+ */
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl === undefined ? openPglite(options) : openPostgres(options.databaseUrl, options);
+}
+
+/**
+ * Applies the committed migrations that this database has not seen yet; a no-op when it is up to date.
+ * Calls on the same `Database` run one after another; on PostgreSQL an advisory lock does the same across processes.
+ */
+export async function migrateDatabase(database: Database): Promise<void> {
+  const migrate = migrators.get(database);
+  if (migrate === undefined) throw new Error("migrateDatabase: not a Database made by createDatabase");
+  await migrate();
+}
+
+function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? 10,
+    application_name: "ai-request-handler",
+  });
+  // Without a listener, an error on an idle pooled client (server restart, network cut) crashes the process.
+  pool.on("error", (error) => options.onError?.(error));
+  const db: Db = drizzleNodePg({ client: pool, schema });
+
+  let closed: Promise<void> | undefined;
+  const database: Database = {
+    kind: "postgres",
+    db,
+    async ping() {
+      await pool.query("select 1");
+    },
+    close() {
+      closed ??= pool.end();
+      return closed;
+    },
+  };
+
+  migrators.set(
+    database,
+    serialized(async () => {
+      // One dedicated connection holds the lock and runs the migration, so the lock is released with it even if
+      // the process dies half-way (a session-level lock ends with its session).
+      const client = await pool.connect();
+      // A checked-out client has no pool listener; a connection lost between two statements would crash otherwise.
+      const onClientError = (error: Error) => options.onError?.(error);
+      client.on("error", onClientError);
+      let broken: Error | undefined;
+      try {
+        await client.query("select pg_advisory_lock($1)", [migrationLockKey]);
+        try {
+          await migrateNodePg(drizzleNodePg({ client, schema }), { migrationsFolder });
+        } finally {
+          await client.query("select pg_advisory_unlock($1)", [migrationLockKey]);
+        }
+      } catch (error) {
+        broken = error instanceof Error ? error : new Error(String(error));
+        throw error;
+      } finally {
+        client.off("error", onClientError);
+        // Passing the error destroys the connection instead of pooling it: it may still hold the lock or be mid-error.
+        client.release(broken);
+      }
+    }),
+  );
+  return database;
+}
+
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  await mkdir(options.dataDir, { recursive: true });
+  const client = await PGlite.create(options.dataDir);
+  const pgliteDb = drizzlePglite({ client, schema });
+  const db: Db = pgliteDb;
+
+  let closed: Promise<void> | undefined;
+  const database: Database = {
+    kind: "pglite",
+    db,
+    async ping() {
+      await client.query("select 1");
+    },
+    close() {
+      closed ??= client.closed ? Promise.resolve() : client.close();
+      return closed;
+    },
+  };
+  // PGlite is one connection in this process: serializing the calls is all the locking it needs.
+  migrators.set(
+    database,
+    serialized(() => migratePglite(pgliteDb, { migrationsFolder })),
+  );
+  return database;
+}
+
+/** Wraps `task` so overlapping calls run one after another; a failure does not block later calls. */
+function serialized(task: () => Promise<void>): () => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  return () => {
+    const run = tail.then(task);
+    tail = run.catch(() => {});
+    return run;
+  };
+}

@@ -1,0 +1,110 @@
+import type { RequestRecord } from "./types.ts";
+
+export interface RequestWriterOptions {
+  /** Stores one batch in one statement; resolves once it is committed (RequestRepository.insertMany). */
+  insertMany(records: readonly RequestRecord[]): Promise<unknown>;
+  /** Most records per statement. Default 500. */
+  maxBatchSize?: number;
+  /** Called once per failed batch, besides rejecting that batch's writers (for a log line or a metric). */
+  onError?: (error: unknown, batchSize: number) => void;
+}
+
+export interface RequestWriter {
+  /** Resolves once the record's batch has committed; rejects with that batch's error if it failed. */
+  write(record: RequestRecord): Promise<void>;
+  /** Resolves once everything written before the call has been committed or has failed. Never rejects. */
+  flush(): Promise<void>;
+  /** Flushes, then refuses new writes with `RequestWriterClosedError`. Idempotent. */
+  close(): Promise<void>;
+  /** Records written but not yet committed or failed: queued plus in flight. */
+  pending(): number;
+}
+
+export class RequestWriterClosedError extends Error {
+  constructor() {
+    super("the request writer is closed: the service is shutting down");
+    this.name = "RequestWriterClosedError";
+  }
+}
+
+interface Entry {
+  record: RequestRecord;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One batching writer for every request record, with no timer: when no insert is in flight the next one starts at
+ * once with whatever is queued, and while one is in flight new records wait for it. At low load every record is a
+ * batch of one (no added latency); under load each statement carries everything that arrived during the previous
+ * one, up to `maxBatchSize`. Batches run one at a time, in write order.
+ */
+export function createRequestWriter(options: RequestWriterOptions): RequestWriter {
+  const maxBatchSize = options.maxBatchSize ?? 500;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+    throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
+  }
+
+  const queue: Entry[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+  let closed = false;
+  // Settles (never rejects) with the last written record; batches are FIFO, so everything before it has settled too.
+  let lastSettled: Promise<void> = Promise.resolve();
+
+  function schedule(): void {
+    if (scheduled || inFlight > 0 || queue.length === 0) return;
+    scheduled = true;
+    // A microtask, not a timer: writes made in the same synchronous run (a Promise.all, a burst of callbacks)
+    // share the statement, and nothing waits for a clock.
+    queueMicrotask(() => {
+      scheduled = false;
+      void runBatch();
+    });
+  }
+
+  async function runBatch(): Promise<void> {
+    const batch = queue.splice(0, maxBatchSize);
+    if (batch.length === 0) return;
+    inFlight = batch.length;
+    try {
+      await options.insertMany(batch.map((entry) => entry.record));
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      try {
+        options.onError?.(error, batch.length);
+      } catch {
+        // A failing error hook must not stop the writer; the writers already have the error.
+      }
+    } finally {
+      inFlight = 0;
+      schedule();
+    }
+  }
+
+  return {
+    write(record) {
+      if (closed) return Promise.reject(new RequestWriterClosedError());
+      const written = new Promise<void>((resolve, reject) => {
+        queue.push({ record, resolve, reject });
+      });
+      lastSettled = written.catch(() => {});
+      schedule();
+      return written;
+    },
+
+    flush() {
+      return lastSettled;
+    },
+
+    close() {
+      closed = true;
+      return lastSettled;
+    },
+
+    pending() {
+      return queue.length + inFlight;
+    },
+  };
+}

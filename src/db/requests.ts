@@ -1,0 +1,162 @@
+import { and, desc, eq, getTableColumns, isNull, type SQL, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { clampPageLimit, cursorIdPattern, decodeCursor, encodeCursor, InvalidCursorError } from "./cursor.ts";
+import { requests } from "./schema.ts";
+import type { RequestListQuery, RequestPage, RequestRecord } from "./types.ts";
+
+// The HTTP layer maps it to 400 naming `cursor`; re-exported so callers of list() need only this module.
+export { InvalidCursorError };
+
+export interface RequestRepository {
+  /**
+   * Stores the records in one multi-row INSERT (more than `maxRowsPerStatement` rows: one per chunk). An id that
+   * is already stored is skipped (`ON CONFLICT (id) DO NOTHING`), so retrying a batch never duplicates.
+   * Resolves to the number of rows actually inserted.
+   */
+  insertMany(records: readonly RequestRecord[]): Promise<number>;
+  /** The user's request; undefined when unknown, deleted, or another user's. */
+  get(userId: string, id: string): Promise<RequestRecord | undefined>;
+  /**
+   * The user's requests, newest first by (createdAt, id), deleted ones left out. `limit` is clamped to 1..100.
+   * Throws `InvalidCursorError` for a cursor that no previous page returned.
+   */
+  list(query: RequestListQuery): Promise<RequestPage>;
+  /**
+   * Marks the request deleted and drops its input, options and output; usage, cost and error stay for accounting.
+   * False when unknown, another user's, or already deleted.
+   */
+  softDelete(userId: string, id: string): Promise<boolean>;
+}
+
+/** PostgreSQL takes at most 65535 bind parameters per statement; a row here uses 24. */
+export const maxRowsPerStatement = 2000;
+
+/**
+ * created_at as ISO 8601 UTC with all six fractional digits. The cursor must carry the stored value exactly:
+ * a millisecond Date would skip or repeat rows whose timestamps differ below the millisecond.
+ */
+const createdAtExact = sql<string>`to_char(${requests.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const exactTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export function createRequestRepository(db: Db): RequestRepository {
+  return {
+    async insertMany(records) {
+      let inserted = 0;
+      for (let start = 0; start < records.length; start += maxRowsPerStatement) {
+        const rows = await db
+          .insert(requests)
+          .values(records.slice(start, start + maxRowsPerStatement).map(toRow))
+          .onConflictDoNothing({ target: requests.id })
+          .returning({ id: requests.id });
+        inserted += rows.length;
+      }
+      return inserted;
+    },
+
+    async get(userId, id) {
+      const [row] = await db
+        .select()
+        .from(requests)
+        .where(and(eq(requests.id, id), eq(requests.userId, userId), isNull(requests.deletedAt)));
+      return row && toRequestRecord(row);
+    },
+
+    async list(query) {
+      const pageSize = clampPageLimit(query.limit);
+      const conditions: SQL[] = [eq(requests.userId, query.userId), isNull(requests.deletedAt)];
+      if (query.type !== undefined) conditions.push(eq(requests.type, query.type));
+      if (query.status !== undefined) conditions.push(eq(requests.status, query.status));
+      if (query.cursor !== undefined) {
+        const [createdAt, id] = decodeCursor(query.cursor, [exactTimestampPattern, cursorIdPattern]);
+        if (createdAt === undefined || id === undefined || !isRealTimestamp(createdAt)) throw new InvalidCursorError();
+        // A row comparison, so the (user_id, created_at desc, id desc) index bounds the scan directly.
+        conditions.push(sql`(${requests.createdAt}, ${requests.id}) < (${createdAt}::timestamptz, ${id})`);
+      }
+      const rows = await db
+        .select({ ...getTableColumns(requests), createdAtExact })
+        .from(requests)
+        .where(and(...conditions))
+        .orderBy(desc(requests.createdAt), desc(requests.id))
+        .limit(pageSize + 1);
+      const page = rows.slice(0, pageSize);
+      const last = page.at(-1);
+      return {
+        data: page.map(toRequestRecord),
+        nextCursor: rows.length > pageSize && last ? encodeCursor([last.createdAtExact, last.id]) : null,
+      };
+    },
+
+    async softDelete(userId, id) {
+      const rows = await db
+        .update(requests)
+        .set({ deletedAt: sql`now()`, input: null, options: null, output: null })
+        .where(and(eq(requests.id, id), eq(requests.userId, userId), isNull(requests.deletedAt)))
+        .returning({ id: requests.id });
+      return rows.length > 0;
+    },
+  };
+}
+
+/** Rejects well-shaped but impossible dates (2024-02-30) that PostgreSQL would refuse with an error. */
+function isRealTimestamp(iso: string): boolean {
+  const ms = Date.parse(iso);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 23) === iso.slice(0, 23);
+}
+
+function toRow(record: RequestRecord): typeof requests.$inferInsert {
+  return {
+    id: record.id,
+    userId: record.userId,
+    apiKeyId: record.apiKeyId,
+    type: record.type,
+    source: record.source,
+    model: record.model,
+    provider: record.provider,
+    status: record.status,
+    input: record.input,
+    options: record.options,
+    output: record.output,
+    error: record.error,
+    promptTokens: record.promptTokens,
+    completionTokens: record.completionTokens,
+    totalTokens: record.totalTokens,
+    costUsd: record.costUsd,
+    cached: record.cached,
+    latencyMs: record.latencyMs,
+    upstreamMs: record.upstreamMs,
+    retries: record.retries,
+    metadata: record.metadata,
+    createdAt: record.createdAt,
+    completedAt: record.completedAt,
+    deletedAt: record.deletedAt,
+  };
+}
+
+function toRequestRecord(row: typeof requests.$inferSelect): RequestRecord {
+  return {
+    id: row.id,
+    userId: row.userId,
+    apiKeyId: row.apiKeyId,
+    type: row.type,
+    source: row.source,
+    model: row.model,
+    provider: row.provider,
+    status: row.status,
+    input: row.input,
+    options: row.options,
+    output: row.output,
+    error: row.error,
+    promptTokens: row.promptTokens,
+    completionTokens: row.completionTokens,
+    totalTokens: row.totalTokens,
+    costUsd: row.costUsd,
+    cached: row.cached,
+    latencyMs: row.latencyMs,
+    upstreamMs: row.upstreamMs,
+    retries: row.retries,
+    metadata: row.metadata,
+    createdAt: row.createdAt,
+    completedAt: row.completedAt,
+    deletedAt: row.deletedAt,
+  };
+}

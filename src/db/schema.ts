@@ -1,0 +1,121 @@
+import { sql } from "drizzle-orm";
+import {
+  boolean,
+  check,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  text,
+  timestamp,
+} from "drizzle-orm/pg-core";
+import type { RequestSource, RequestStatus, RequestType, Role, StoredError } from "./types.ts";
+
+/**
+ * jsonb that returns exactly what the driver parsed. drizzle's own `jsonb()` runs JSON.parse again on any string it
+ * reads back, so a stored JSON string such as the text input "123" or "true" would come back as a number or a boolean.
+ * Both pg and PGlite already parse jsonb, so reading is the identity; writing serialises once.
+ */
+const jsonb = customType<{ data: unknown; driverData: unknown }>({
+  dataType: () => "jsonb",
+  toDriver: (value) => JSON.stringify(value),
+  fromDriver: (value) => value,
+});
+
+const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+
+export const users = pgTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    /** Stored lowercased by the repository, so the unique constraint is case-insensitive in effect. */
+    email: text("email").notNull().unique("users_email_unique"),
+    name: text("name"),
+    role: text("role").$type<Role>().notNull().default("user"),
+    disabled: boolean("disabled").notNull().default(false),
+    rpm: integer("rpm"),
+    tpm: integer("tpm"),
+    monthlyBudgetUsd: doublePrecision("monthly_budget_usd"),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [check("users_role_check", sql`${t.role} in ('user', 'admin')`)],
+);
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name"),
+    prefix: text("prefix").notNull(),
+    /** SHA-256 of the full key, hex: the lookup on every authenticated call. */
+    hash: text("hash").notNull().unique("api_keys_hash_unique"),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [index("api_keys_user_id_idx").on(t.userId)],
+);
+
+export const requests = pgTable(
+  "requests",
+  {
+    id: text("id").primaryKey(),
+    // Accounting records keep their user: a user with requests cannot be deleted (no action, the default).
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id),
+    // No foreign key: a key may be deleted later, and the record must still be insertable in a batch.
+    apiKeyId: text("api_key_id"),
+    type: text("type").$type<RequestType>().notNull(),
+    source: text("source").$type<RequestSource>().notNull().default("native"),
+    model: text("model").notNull(),
+    provider: text("provider").notNull(),
+    status: text("status").$type<RequestStatus>().notNull(),
+    input: jsonb("input"),
+    options: jsonb("options").$type<Record<string, unknown> | null>(),
+    output: jsonb("output"),
+    error: jsonb("error").$type<StoredError | null>(),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    totalTokens: integer("total_tokens").notNull().default(0),
+    costUsd: doublePrecision("cost_usd"),
+    cached: boolean("cached").notNull().default(false),
+    latencyMs: integer("latency_ms").notNull().default(0),
+    upstreamMs: integer("upstream_ms"),
+    retries: integer("retries").notNull().default(0),
+    metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    createdAt: createdAt(),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+    deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    check("requests_type_check", sql`${t.type} in ('chat', 'summarize', 'translate', 'classify', 'extract', 'embed')`),
+    check("requests_status_check", sql`${t.status} in ('completed', 'failed', 'cancelled')`),
+    check("requests_source_check", sql`${t.source} in ('native', 'openai')`),
+    // Newest-first list per user (keyset on created_at, id) and the per-day usage sums over a date range.
+    // NULLS FIRST is PostgreSQL's default for DESC, so a plain `order by created_at desc, id desc` matches the index
+    // (the planner does not use NOT NULL to reconcile a NULLS LAST index with it).
+    index("requests_user_created_idx").on(t.userId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    // The list filtered by type or by status keeps the same order without a sort.
+    index("requests_user_type_created_idx").on(
+      t.userId,
+      t.type,
+      t.createdAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+    index("requests_user_status_created_idx").on(
+      t.userId,
+      t.status,
+      t.createdAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+  ],
+);
+
+export const schema = { users, apiKeys, requests };
+export type Schema = typeof schema;

@@ -1,0 +1,63 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { AppError } from "../errors.ts";
+import type { KeyVerifier, Principal } from "../keys/key-verifier.ts";
+import { safeEqual } from "../keys/api-key.ts";
+
+/** Who may call a route: anyone, any valid key, or an admin (ADMIN_API_KEY or an admin user's key). */
+export type Access = "public" | "user" | "admin";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    /** Set by the auth hook on every non-public route; null for the operator's ADMIN_API_KEY. */
+    principal: Principal | null;
+  }
+}
+
+export interface AuthOptions {
+  verifier: KeyVerifier;
+  adminApiKey: string | undefined;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+const unauthorized = (message: string) =>
+  new AppError("unauthorized", message, { headers: { "www-authenticate": 'Bearer realm="ai-request-handler"' } });
+
+/**
+ * The onRequest hook: runs before the body is even read, so an unauthenticated caller costs no parsing and
+ * gets 401 rather than a validation error.
+ */
+export function createAuthHook(options: AuthOptions) {
+  return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const access = request.routeOptions.config.access ?? "public";
+    if (access === "public") return;
+
+    const key = bearer(request);
+    if (!key) throw unauthorized("missing API key: send Authorization: Bearer <key>");
+
+    if (access === "admin" && options.adminApiKey && safeEqual(key, options.adminApiKey)) {
+      request.principal = null;
+      return;
+    }
+    const principal = await options.verifier.verify(key);
+    if (!principal) throw unauthorized("invalid API key: unknown, revoked or expired");
+    if (access === "admin" && principal.user.role !== "admin") {
+      throw new AppError("forbidden", "this endpoint needs an admin key");
+    }
+    request.principal = principal;
+  };
+}
+
+/** The calling user on a route whose access is "user". */
+export function callerOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new AppError("forbidden", "the operator key is for /admin endpoints only");
+  return request.principal;
+}

@@ -1,0 +1,99 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from "../errors.ts";
+import { requestTypes } from "../db/types.ts";
+
+/** Under /v1 errors take OpenAI's shape, so its SDKs raise their own typed errors; elsewhere RFC 9457. */
+export function isOpenAIRoute(request: FastifyRequest): boolean {
+  return request.url.startsWith("/v1/") || request.url === "/v1";
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
+  if (error.headers) reply.headers(error.headers);
+  reply.code(error.status);
+  if (isOpenAIRoute(request)) return reply.type("application/json").send(toOpenAIError(error));
+  return reply.type("application/problem+json").send(toProblem(error, request.id));
+}
+
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const appError = toAppError(error);
+  if (appError.status >= 500 && !isAppError(error)) {
+    request.log.error({ err: error, requestId: request.id }, "unexpected error");
+  }
+  return sendError(request, reply, appError);
+}
+
+const fieldPath = (instancePath: string) => instancePath.replace(/^\//, "").replaceAll("/", ".");
+
+interface ZodIssueLike {
+  path: PropertyKey[];
+  message: string;
+}
+
+/**
+ * A value that fits none of a union's forms: name the deepest field that went wrong in the form that got furthest
+ * (`input.0.role`), or, when every form failed at the top, say which forms were expected.
+ */
+function unionErrors(path: string, params: Record<string, unknown>): FieldError[] {
+  const branches = Array.isArray(params.errors) ? (params.errors as ZodIssueLike[][]) : [];
+  const depth = (issues: ZodIssueLike[]) => Math.max(0, ...issues.map((issue) => issue.path.length));
+  const furthest = [...branches].sort((a, b) => depth(b) - depth(a))[0];
+  if (furthest && depth(furthest) > 0) {
+    return furthest.map((issue) => ({ path: [path, ...issue.path.map(String)].join("."), message: issue.message }));
+  }
+  const forms = branches.map((issues) => issues[0]?.message.replace(/^Invalid input: /, "")).filter(Boolean);
+  return [{ path, message: forms.length ? `matches none of the allowed forms: ${forms.join("; or ")}` : "is invalid" }];
+}
+
+/** Turns what Fastify and the schema validator throw into the closed error table. */
+function toAppError(error: FastifyError): AppError {
+  if (isAppError(error)) return error;
+
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? "body";
+    const errors: FieldError[] = error.validation.flatMap((issue) => {
+      const path = fieldPath(issue.instancePath);
+      if (issue.keyword === "invalid_union") return unionErrors(path || where, issue.params);
+      return [{ path: path || where, message: issue.message ?? "is invalid" }];
+    });
+    const typeIssue = where === "body" && errors.find((e) => e.path === "type");
+    if (typeIssue) {
+      const field = { path: "type", message: `must be one of ${requestTypes.join(", ")}` };
+      return new AppError("invalid_request", `type: ${field.message}`, { errors: [field] });
+    }
+    const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
+    // A wrong query or path parameter is a bad request; a body that parses but does not fit is unprocessable.
+    return new AppError(where === "body" ? "validation_failed" : "invalid_request", detail, { errors });
+  }
+
+  switch (error.code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new AppError("invalid_json", `the body is not valid JSON: ${error.message}`, {
+        errors: [{ path: "body", message: error.message }],
+      });
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new AppError("payload_too_large", "the body is larger than the service accepts", {
+        errors: [{ path: "body", message: error.message }],
+      });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new AppError("unsupported_media_type", "send the body as application/json", {
+        errors: [{ path: "content-type", message: "must be application/json" }],
+      });
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new AppError("invalid_request", "the Content-Length header does not match the body");
+  }
+  if (error instanceof SyntaxError) {
+    return new AppError("invalid_json", `the body is not valid JSON: ${error.message}`);
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) return new AppError("invalid_request", error.message);
+  return new AppError("internal", "something went wrong on our side; the request id identifies it in our logs", {
+    cause: error,
+  });
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  return sendError(request, reply, new AppError("not_found", `no route for ${request.method} ${request.url.split("?")[0]}`));
+}

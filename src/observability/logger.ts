@@ -1,0 +1,30 @@
+import { pino, type Logger, type LoggerOptions } from "pino";
+
+export type { Logger };
+
+/**
+ * Paths that may carry secrets or user content. Keys are never logged at any level; prompts and outputs only
+ * reach the log at debug, where the request logger adds them on purpose.
+ */
+export const redactedPaths = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "req.headers['x-api-key']",
+  "headers.authorization",
+  "authorization",
+  "apiKey",
+  "key",
+  "*.apiKey",
+  "*.key",
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options: LoggerOptions = {
+    level,
+    base: { service: "ai-request-handler" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactedPaths, censor: "[redacted]" },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

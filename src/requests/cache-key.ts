@@ -1,0 +1,24 @@
+import { createHash } from "node:crypto";
+import { canonicalJson } from "./canonical-json.ts";
+
+/** Bump when the cached value's shape or a type's prompt changes, so old entries are never served. */
+export const cacheKeyVersion = 1;
+
+export interface CacheKeyParts {
+  /** The cache's scope: the user id by default, so one user's answers are never served to another. */
+  scope: string;
+  /** The API the answer is shaped for (native request object or OpenAI's own). */
+  api: "native" | "openai";
+  type: string;
+  model: string;
+  input: unknown;
+  /** Everything that changes the output; never metadata or cache flags. */
+  options: unknown;
+}
+
+export function cacheKey(parts: CacheKeyParts): string {
+  const digest = createHash("sha256")
+    .update(canonicalJson([cacheKeyVersion, parts.api, parts.type, parts.model, parts.input, parts.options]))
+    .digest("base64url");
+  return `${parts.scope}:${digest}`;
+}

@@ -1,0 +1,148 @@
+import { Redis } from "ioredis";
+import type { Config } from "./config.ts";
+import { createMemoryCache } from "./cache/memory-cache.ts";
+import { createRedisCache } from "./cache/redis-cache.ts";
+import type { ResponseCache } from "./cache/response-cache.ts";
+import { type ApiKeyRepository, createApiKeyRepository } from "./db/api-keys.ts";
+import { createDatabase, type Database, migrateDatabase } from "./db/client.ts";
+import { createRequestRepository, type RequestRepository } from "./db/requests.ts";
+import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
+import { createUserRepository, type UserRepository } from "./db/users.ts";
+import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
+import { createLogger, type Logger } from "./observability/logger.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { createMockProvider } from "./providers/mock.ts";
+import { createOpenAIProvider } from "./providers/openai.ts";
+import type { Provider } from "./providers/provider.ts";
+import { createRequestService, type RequestService } from "./requests/request-service.ts";
+
+export interface Services {
+  logger: Logger;
+  metrics: Metrics;
+  database: Database;
+  redis: Redis | undefined;
+  cache: ResponseCache;
+  provider: Provider;
+  users: UserRepository;
+  apiKeys: ApiKeyRepository;
+  requests: RequestRepository;
+  writer: RequestWriter;
+  keyVerifier: KeyVerifier;
+  requestService: RequestService;
+  readinessChecks: Record<string, () => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  logger?: Logger;
+  /** Apply pending migrations before serving (default true). */
+  migrate?: boolean;
+}
+
+/** Builds every dependency from the configuration; the app and the CLI both start here. */
+export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const metrics = createMetrics();
+
+  const database = await createDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    onError: (error) => logger.error({ err: error }, "database connection error"),
+  });
+  if (options.migrate !== false) await migrateDatabase(database);
+
+  const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, logger) : undefined;
+  const cache = redis
+    ? createRedisCache(redis, (error) => logger.warn({ err: error }, "cache unavailable; answering as a miss"))
+    : createMemoryCache(config.CACHE_MAX_ENTRIES);
+
+  const provider: Provider = config.OPENAI_API_KEY
+    ? createOpenAIProvider({
+        baseUrl: config.OPENAI_BASE_URL,
+        apiKey: config.OPENAI_API_KEY,
+        timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+        maxRetries: config.UPSTREAM_MAX_RETRIES,
+      })
+    : createMockProvider();
+
+  const users = createUserRepository(database.db);
+  const apiKeys = createApiKeyRepository(database.db);
+  const requests = createRequestRepository(database.db);
+  const writer = createRequestWriter({
+    insertMany: (records) => requests.insertMany(records),
+    onError: (error, batchSize) => logger.error({ err: error, batchSize }, "could not store a batch of requests"),
+  });
+  const keyVerifier = createKeyVerifier({
+    findByHash: (hash) => apiKeys.findActiveByHash(hash),
+    ttlMs: config.KEY_CACHE_TTL_MS,
+  });
+  const requestService = createRequestService({
+    provider,
+    cache,
+    writeRecord: (record) => writer.write(record),
+    metrics,
+    logger,
+    settings: {
+      cacheTtlSeconds: config.CACHE_TTL_SECONDS,
+      defaultChatModel: config.DEFAULT_CHAT_MODEL,
+      defaultEmbedModel: config.DEFAULT_EMBED_MODEL,
+    },
+  });
+
+  const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping() };
+  if (redis) {
+    readinessChecks.redis = async () => {
+      await redis.ping();
+    };
+  }
+
+  return {
+    logger,
+    metrics,
+    database,
+    redis,
+    cache,
+    provider,
+    users,
+    apiKeys,
+    requests,
+    writer,
+    keyVerifier,
+    requestService,
+    readinessChecks,
+    async close() {
+      await writer.close();
+      await provider.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+      await database.close();
+    },
+  };
+}
+
+/**
+ * Commands fail at once while Redis is away (no offline queue), so a Redis outage costs cache misses, not
+ * stalled requests; ioredis reconnects on its own.
+ */
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+  let lastError = "";
+  redis.on("error", (error: Error) => {
+    if (error.message !== lastError) logger.warn({ err: error }, "redis error");
+    lastError = error.message;
+  });
+  redis.on("ready", () => {
+    lastError = "";
+  });
+  try {
+    await redis.connect();
+  } catch (error) {
+    logger.warn({ err: error }, "redis is not reachable at start; serving without it until it is");
+  }
+  return redis;
+}
