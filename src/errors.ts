@@ -14,6 +14,8 @@ export const errorTable = {
   payload_too_large: { status: 413, title: "Payload too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   rate_limited: { status: 429, title: "Rate limit exceeded" },
+  // nginx's convention: nobody reads this answer, but the log and the metrics say what happened.
+  client_closed: { status: 499, title: "Client closed the request" },
   budget_exceeded: { status: 429, title: "Budget exceeded" },
   internal: { status: 500, title: "Internal error" },
   upstream_error: { status: 502, title: "Upstream error" },
@@ -110,6 +112,7 @@ function openAIErrorType(code: ErrorCode): string {
     case "not_found":
     case "method_not_allowed":
     case "conflict":
+    case "client_closed":
     case "payload_too_large":
     case "unsupported_media_type":
       return "invalid_request_error";

@@ -217,6 +217,9 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     assert.equal(list.body.data.length, 1);
     assert.equal(list.body.data[0].status, "failed");
     assert.equal(list.body.data[0].error.code, "upstream_error");
+    const detail = await service.call("GET", `/requests/${list.body.data[0].id}`, { key: user.key });
+    assert.equal(detail.body.retries, 2, "both retries were spent and recorded");
+    assert.equal(detail.body.input, "this will fail");
   });
 
   test("a retryable failure that clears up within the retries answers 201", async () => {

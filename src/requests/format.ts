@@ -23,5 +23,7 @@ export function formatRequest(record: RequestRecord, withInput = false) {
     completed_at: record.completedAt?.toISOString() ?? null,
     metadata: record.metadata,
   };
-  return withInput ? { ...formatted, input: record.input ?? null, options: record.options } : formatted;
+  return withInput
+    ? { ...formatted, input: record.input ?? null, options: record.options, retries: record.retries }
+    : formatted;
 }

@@ -3,7 +3,7 @@ import type { RequestRecord, StoredError, UserRecord } from "../db/types.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { ChatCompletion, Provider, Usage } from "../providers/provider.ts";
+import type { CallOptions, ChatCompletion, Provider, Usage } from "../providers/provider.ts";
 import { newId } from "../ids.ts";
 import { cacheKey } from "./cache-key.ts";
 import { costUsd } from "./cost.ts";
@@ -54,7 +54,6 @@ interface TokenUsage {
 }
 
 interface Answer extends CachedAnswer {
-  retries: number;
   upstreamMs: number;
 }
 
@@ -125,13 +124,24 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
 
+    // Counted through the provider's hook, so retries of a call that fails in the end are recorded too.
+    const progress = { retries: 0 };
+    const callOptions: CallOptions = {
+      signal: context.signal,
+      onRetry: () => {
+        progress.retries++;
+        metrics.upstreamRetries.inc({ provider: provider.name });
+      },
+    };
     let answer: Answer;
     try {
-      answer = await callProvider(request, model, context.signal);
-    } catch (error) {
-      const appError = isAppError(error) ? error : undefined;
-      const stored: StoredError = appError
-        ? { code: appError.code, message: appError.message }
+      answer = await callProvider(request, model, callOptions);
+    } catch (caught) {
+      const error = context.signal?.aborted
+        ? new AppError("client_closed", "the client closed the connection before the answer", { cause: caught })
+        : caught;
+      const stored: StoredError = isAppError(error)
+        ? { code: error.code, message: error.message }
         : { code: "internal", message: "the upstream call failed unexpectedly" };
       metrics.upstreamErrors.inc({ provider: provider.name, code: stored.code });
       await store({
@@ -147,7 +157,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         cached: false,
         latencyMs: elapsed(started),
         upstreamMs: null,
-        retries: 0,
+        retries: progress.retries,
         completedAt: new Date(),
       });
       throw error;
@@ -166,7 +176,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       cached: false,
       latencyMs: elapsed(started),
       upstreamMs: Math.round(answer.upstreamMs),
-      retries: answer.retries,
+      retries: progress.retries,
       completedAt: new Date(),
     };
     await store(record);
@@ -184,18 +194,18 @@ export function createRequestService(deps: RequestServiceDeps) {
     return { record, cache: key ? "miss" : "bypass" };
   }
 
-  async function callProvider(request: CreateRequest, model: string, signal?: AbortSignal): Promise<Answer> {
+  async function callProvider(request: CreateRequest, model: string, callOptions: CallOptions): Promise<Answer> {
     if (request.type === "embed") {
-      const call = await provider.embeddings(taskTypes.embed.build(request, model), { signal });
+      const call = await provider.embeddings(taskTypes.embed.build(request, model), callOptions);
       const embedding = call.value.data[0]?.embedding;
       if (!Array.isArray(embedding)) throw new AppError("upstream_error", "the upstream answered with no embedding");
-      observeUpstream(model, call.upstreamMs, call.retries);
+      observeUpstream(model, call.upstreamMs);
+      const { prompt_tokens, total_tokens } = call.value.usage;
       return {
         provider: provider.name,
         model,
         output: { embedding, dimensions: embedding.length },
-        usage: { prompt_tokens: call.value.usage.prompt_tokens, completion_tokens: 0, total_tokens: call.value.usage.total_tokens },
-        retries: call.retries,
+        usage: { prompt_tokens, completion_tokens: 0, total_tokens },
         upstreamMs: call.upstreamMs,
       };
     }
@@ -206,28 +216,26 @@ export function createRequestService(deps: RequestServiceDeps) {
     const body = task.build(typed, model);
     const attempts = task.retryInvalidOutput ? 2 : 1;
     let usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-    let retries = 0;
     let upstreamMs = 0;
     let problem = "";
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const call = await provider.chatCompletion(body, { signal });
-      observeUpstream(model, call.upstreamMs, call.retries);
-      retries += call.retries + (attempt > 1 ? 1 : 0);
+      if (attempt > 1) callOptions.onRetry?.({ attempt, reason: "invalid output", delayMs: 0 });
+      const call = await provider.chatCompletion(body, callOptions);
+      observeUpstream(model, call.upstreamMs);
       upstreamMs += call.upstreamMs;
       // Tokens of a rejected attempt were still spent, so they are billed too.
       usage = addUsage(usage, call.value);
       const parsed = task.parse(call.value, typed);
       if (parsed.ok) {
-        return { provider: provider.name, model, output: parsed.output, usage, retries, upstreamMs };
+        return { provider: provider.name, model, output: parsed.output, usage, upstreamMs };
       }
       problem = parsed.problem;
     }
     throw new AppError("upstream_invalid_output", `${problem} (after ${attempts} attempts)`);
   }
 
-  function observeUpstream(model: string, upstreamMs: number, retries: number) {
+  function observeUpstream(model: string, upstreamMs: number) {
     metrics.upstreamDuration.observe({ provider: provider.name, model }, upstreamMs / 1000);
-    if (retries > 0) metrics.upstreamRetries.inc({ provider: provider.name }, retries);
   }
 
   function countUsage(record: RequestRecord) {

@@ -134,6 +134,7 @@ export const requestObjectSchema = z
     metadata: z.record(z.string(), z.string()),
     input: z.unknown().optional().describe("GET /requests/{id} only"),
     options: z.record(z.string(), z.unknown()).nullable().optional().describe("GET /requests/{id} only"),
+    retries: z.number().optional().describe("GET /requests/{id} only: upstream retries after the first attempt"),
   })
   .meta({ id: "Request" });
 
