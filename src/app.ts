@@ -70,7 +70,6 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     if (route === "/health" || route === "/metrics") return;
     request.log.info(
       {
-        requestId: request.id,
         method: request.method,
         route,
         status: reply.statusCode,

@@ -12,7 +12,10 @@ export interface FirstAdmin {
  * On first start with an empty database and no ADMIN_API_KEY, the operator still needs a way in: create an admin
  * user and key. The key is returned once for printing and never stored.
  */
-export async function createFirstAdmin(users: UserRepository, apiKeys: ApiKeyRepository): Promise<FirstAdmin | undefined> {
+export async function createFirstAdmin(
+  users: UserRepository,
+  apiKeys: ApiKeyRepository,
+): Promise<FirstAdmin | undefined> {
   if ((await users.count()) > 0) return undefined;
   const created = await users.create({ email: "admin@localhost", name: "Administrator", role: "admin" });
   if (!created.ok) return undefined; // another instance won the race and printed its key

@@ -113,7 +113,8 @@ async function users(subcommand: string | undefined, args: string[]): Promise<nu
       let cursor: string | undefined;
       do {
         const page = await users.list({ limit: 100, cursor });
-        for (const user of page.data) console.log(`${user.id}  ${user.role.padEnd(5)}  ${user.disabled ? "disabled " : ""}${user.email}`);
+        for (const user of page.data)
+          console.log(`${user.id}  ${user.role.padEnd(5)}  ${user.disabled ? "disabled " : ""}${user.email}`);
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
     });

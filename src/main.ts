@@ -28,7 +28,8 @@ export async function startService(config: Config, options: CreateServicesOption
     { url, database: services.database.kind, cache: services.cache.kind, provider: services.provider.name },
     "ai-request-handler listening",
   );
-  if (services.database.kind === "pglite") logger.info({ dataDir: config.DATA_DIR }, "using the embedded database (PGlite)");
+  if (services.database.kind === "pglite")
+    logger.info({ dataDir: config.DATA_DIR }, "using the embedded database (PGlite)");
   if (!config.REDIS_URL) {
     logger.warn("REDIS_URL is unset: cache and limits live in this process only; run one instance only");
   }

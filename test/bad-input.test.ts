@@ -22,8 +22,20 @@ describe("bad input", () => {
     status: number;
     field: string;
   }> = [
-    { name: "malformed JSON", rawBody: '{"type": "chat",', headers: { "content-type": "application/json" }, status: 400, field: "body" },
-    { name: "empty JSON body", rawBody: "", headers: { "content-type": "application/json" }, status: 400, field: "body" },
+    {
+      name: "malformed JSON",
+      rawBody: '{"type": "chat",',
+      headers: { "content-type": "application/json" },
+      status: 400,
+      field: "body",
+    },
+    {
+      name: "empty JSON body",
+      rawBody: "",
+      headers: { "content-type": "application/json" },
+      status: 400,
+      field: "body",
+    },
     { name: "JSON that is not an object", body: [1, 2], status: 422, field: "body" },
     { name: "unknown type", body: { type: "poem", input: "x" }, status: 400, field: "type" },
     { name: "missing type", body: { input: "x" }, status: 400, field: "type" },
@@ -33,28 +45,121 @@ describe("bad input", () => {
     { name: "empty input", body: { type: "summarize", input: "" }, status: 422, field: "input" },
     { name: "blank input", body: { type: "summarize", input: "   " }, status: 422, field: "input" },
     { name: "empty message list", body: { type: "chat", input: [] }, status: 422, field: "input" },
-    { name: "bad message role", body: { type: "chat", input: [{ role: "robot", content: "x" }] }, status: 422, field: "input.0.role" },
-    { name: "translate without target_language", body: { type: "translate", input: "x" }, status: 422, field: "options" },
-    { name: "translate with options but no target_language", body: { type: "translate", input: "x", options: {} }, status: 422, field: "options.target_language" },
-    { name: "classify without labels", body: { type: "classify", input: "x", options: {} }, status: 422, field: "options.labels" },
-    { name: "classify with one label", body: { type: "classify", input: "x", options: { labels: ["a"] } }, status: 422, field: "options.labels" },
-    { name: "classify with 51 labels", body: { type: "classify", input: "x", options: { labels: Array.from({ length: 51 }, (_, i) => `l${i}`) } }, status: 422, field: "options.labels" },
-    { name: "classify with duplicate labels", body: { type: "classify", input: "x", options: { labels: ["a", "a"] } }, status: 422, field: "options.labels" },
-    { name: "extract without schema", body: { type: "extract", input: "x", options: {} }, status: 422, field: "options.schema" },
-    { name: "extract with a non-object schema", body: { type: "extract", input: "x", options: { schema: { type: "string" } } }, status: 422, field: "options.schema" },
-    { name: "extract with an invalid JSON Schema", body: { type: "extract", input: "x", options: { schema: { type: "object", properties: { a: { type: "nonsense" } } } } }, status: 422, field: "options.schema" },
-    { name: "temperature out of range", body: { ...valid, options: { temperature: 5 } }, status: 422, field: "options.temperature" },
-    { name: "max_tokens not an integer", body: { ...valid, options: { max_tokens: 1.5 } }, status: 422, field: "options.max_tokens" },
-    { name: "unknown summarize length", body: { ...valid, options: { length: "huge" } }, status: 422, field: "options.length" },
+    {
+      name: "bad message role",
+      body: { type: "chat", input: [{ role: "robot", content: "x" }] },
+      status: 422,
+      field: "input.0.role",
+    },
+    {
+      name: "translate without options",
+      body: { type: "translate", input: "x" },
+      status: 422,
+      field: "options.target_language",
+    },
+    { name: "classify without options", body: { type: "classify", input: "x" }, status: 422, field: "options.labels" },
+    { name: "extract without options", body: { type: "extract", input: "x" }, status: 422, field: "options.schema" },
+    {
+      name: "translate with options but no target_language",
+      body: { type: "translate", input: "x", options: {} },
+      status: 422,
+      field: "options.target_language",
+    },
+    {
+      name: "classify without labels",
+      body: { type: "classify", input: "x", options: {} },
+      status: 422,
+      field: "options.labels",
+    },
+    {
+      name: "classify with one label",
+      body: { type: "classify", input: "x", options: { labels: ["a"] } },
+      status: 422,
+      field: "options.labels",
+    },
+    {
+      name: "classify with 51 labels",
+      body: { type: "classify", input: "x", options: { labels: Array.from({ length: 51 }, (_, i) => `l${i}`) } },
+      status: 422,
+      field: "options.labels",
+    },
+    {
+      name: "classify with duplicate labels",
+      body: { type: "classify", input: "x", options: { labels: ["a", "a"] } },
+      status: 422,
+      field: "options.labels",
+    },
+    {
+      name: "extract without schema",
+      body: { type: "extract", input: "x", options: {} },
+      status: 422,
+      field: "options.schema",
+    },
+    {
+      name: "extract with a non-object schema",
+      body: { type: "extract", input: "x", options: { schema: { type: "string" } } },
+      status: 422,
+      field: "options.schema",
+    },
+    {
+      name: "extract with an invalid JSON Schema",
+      body: {
+        type: "extract",
+        input: "x",
+        options: { schema: { type: "object", properties: { a: { type: "nonsense" } } } },
+      },
+      status: 422,
+      field: "options.schema",
+    },
+    {
+      name: "temperature out of range",
+      body: { ...valid, options: { temperature: 5 } },
+      status: 422,
+      field: "options.temperature",
+    },
+    {
+      name: "max_tokens not an integer",
+      body: { ...valid, options: { max_tokens: 1.5 } },
+      status: 422,
+      field: "options.max_tokens",
+    },
+    {
+      name: "unknown summarize length",
+      body: { ...valid, options: { length: "huge" } },
+      status: 422,
+      field: "options.length",
+    },
     { name: "unknown option", body: { ...valid, options: { tempreature: 1 } }, status: 422, field: "options" },
     { name: "unknown top-level field", body: { ...valid, inptu: "x" }, status: 422, field: "" },
     { name: "cache not a boolean", body: { ...valid, cache: "yes" }, status: 422, field: "cache" },
     { name: "metadata value not a string", body: { ...valid, metadata: { a: 1 } }, status: 422, field: "metadata.a" },
-    { name: "metadata with 17 keys", body: { ...valid, metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }, status: 422, field: "metadata" },
+    {
+      name: "metadata with 17 keys",
+      body: { ...valid, metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) },
+      status: 422,
+      field: "metadata",
+    },
     { name: "model too long", body: { ...valid, model: "m".repeat(200) }, status: 422, field: "model" },
-    { name: "wrong content type", rawBody: "type=summarize", headers: { "content-type": "application/x-www-form-urlencoded" }, status: 415, field: "content-type" },
-    { name: "text/plain body", rawBody: JSON.stringify(valid), headers: { "content-type": "text/plain" }, status: 415, field: "content-type" },
-    { name: "oversize body", body: { type: "summarize", input: "x".repeat(1024 * 1024 + 10) }, status: 413, field: "body" },
+    {
+      name: "wrong content type",
+      rawBody: "type=summarize",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      status: 415,
+      field: "content-type",
+    },
+    {
+      name: "text/plain body",
+      rawBody: JSON.stringify(valid),
+      headers: { "content-type": "text/plain" },
+      status: 415,
+      field: "content-type",
+    },
+    {
+      name: "oversize body",
+      body: { type: "summarize", input: "x".repeat(1024 * 1024 + 10) },
+      status: 413,
+      field: "body",
+    },
   ];
 
   for (const c of cases) {
@@ -72,7 +177,8 @@ describe("bad input", () => {
       if (c.field) {
         const paths = (answer.body.errors ?? []).map((e: { path: string }) => e.path);
         assert.ok(
-          paths.some((path: string) => path === c.field || path.startsWith(`${c.field}.`)) || answer.body.detail.includes(c.field),
+          paths.some((path: string) => path === c.field || path.startsWith(`${c.field}.`)) ||
+            answer.body.detail.includes(c.field),
           `the answer names ${c.field}: ${answer.text}`,
         );
       }
@@ -93,7 +199,10 @@ describe("bad input", () => {
     ] as const) {
       const answer = await service.call("GET", path, { key: user.key });
       assert.equal(answer.status, 400, `${path}: ${answer.text}`);
-      assert.ok(answer.body.errors.some((e: { path: string }) => e.path === field), `${path} names ${field}: ${answer.text}`);
+      assert.ok(
+        answer.body.errors.some((e: { path: string }) => e.path === field),
+        `${path} names ${field}: ${answer.text}`,
+      );
     }
   });
 
@@ -118,13 +227,20 @@ describe("bad admin input", () => {
   after(() => service.close());
 
   test("users and keys", async () => {
-    const admin = (method: string, path: string, body?: unknown) => service.call(method, path, { key: service.adminKey, body });
+    const admin = (method: string, path: string, body?: unknown) =>
+      service.call(method, path, { key: service.adminKey, body });
     const cases: Array<[string, string, unknown, number, string]> = [
       ["POST", "/admin/users", { email: "not-an-email" }, 422, "email"],
       ["POST", "/admin/users", {}, 422, "email"],
       ["POST", "/admin/users", { email: "a@example.com", role: "root" }, 422, "role"],
       ["POST", "/admin/users", { email: "a@example.com", limits: { rpm: -1 } }, 422, "limits.rpm"],
-      ["POST", "/admin/users", { email: "a@example.com", limits: { monthly_budget_usd: "ten" } }, 422, "limits.monthly_budget_usd"],
+      [
+        "POST",
+        "/admin/users",
+        { email: "a@example.com", limits: { monthly_budget_usd: "ten" } },
+        422,
+        "limits.monthly_budget_usd",
+      ],
       ["POST", "/admin/users/usr_000000000000000000000/keys", {}, 404, ""],
       ["POST", "/admin/users/nope/keys", {}, 400, "id"],
       ["GET", "/admin/users/nope", undefined, 400, "id"],
@@ -132,7 +248,11 @@ describe("bad admin input", () => {
     for (const [method, path, body, status, field] of cases) {
       const answer = await admin(method, path, body);
       assert.equal(answer.status, status, `${method} ${path} ${JSON.stringify(body)}: ${answer.text}`);
-      if (field) assert.ok(answer.body.errors.some((e: { path: string }) => e.path === field), answer.text);
+      if (field)
+        assert.ok(
+          answer.body.errors.some((e: { path: string }) => e.path === field),
+          answer.text,
+        );
     }
     const user = await admin("POST", "/admin/users", { email: "Dup@Example.com" });
     assert.equal(user.status, 201);

@@ -86,7 +86,9 @@ describe("the command line", () => {
     const revoked = JSON.parse((await cli("keys", "revoke", key.id)).stdout);
     assert.ok(revoked.revoked_at);
 
-    const duplicate = await cli("users", "create", "--email", "cli@example.com").catch((e: { code: number; stderr: string }) => e);
+    const duplicate = await cli("users", "create", "--email", "cli@example.com").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal((duplicate as { code: number }).code, 2);
     assert.match((duplicate as { stderr: string }).stderr, /exists already/);
   });

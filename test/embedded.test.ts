@@ -56,7 +56,11 @@ describe("embedded defaults (PGlite, memory cache, mock provider)", () => {
         { type: "summarize", input: "A text." },
         { type: "translate", input: "Hello", options: { target_language: "fr" } },
         { type: "classify", input: "great", options: { labels: ["good", "bad"] } },
-        { type: "extract", input: "Bob is 7", options: { schema: { type: "object", properties: { age: { type: "integer" } }, required: ["age"] } } },
+        {
+          type: "extract",
+          input: "Bob is 7",
+          options: { schema: { type: "object", properties: { age: { type: "integer" } }, required: ["age"] } },
+        },
         { type: "embed", input: "v" },
       ]) {
         const answer = await call("POST", "/requests", body);
@@ -98,9 +102,12 @@ describe("embedded defaults (PGlite, memory cache, mock provider)", () => {
 
   test("health, readiness, the OpenAPI document and the docs are public; the document lists every route", async () => {
     const dir = await createTestPglite();
-    const service = await startService(loadConfig({ PORT: "0", DATA_DIR: dir.dataDir, ADMIN_API_KEY: "admin-key-for-this-test-0123456789" }), {
-      logger: createLogger("silent"),
-    });
+    const service = await startService(
+      loadConfig({ PORT: "0", DATA_DIR: dir.dataDir, ADMIN_API_KEY: "admin-key-for-this-test-0123456789" }),
+      {
+        logger: createLogger("silent"),
+      },
+    );
     try {
       const health = await fetch(`${service.url}/health`);
       assert.equal(health.status, 200);
@@ -131,7 +138,8 @@ describe("embedded defaults (PGlite, memory cache, mock provider)", () => {
         ["/ready", "get"],
         ["/metrics", "get"],
       ];
-      for (const [path, method] of expected) assert.ok(document.paths[path]?.[method], `${method} ${path} is documented`);
+      for (const [path, method] of expected)
+        assert.ok(document.paths[path]?.[method], `${method} ${path} is documented`);
       const body = JSON.stringify(document.paths["/requests"]?.post);
       assert.ok(body.includes("#/components/schemas/CreateRequest"), "POST /requests takes a CreateRequest");
       const createRequest = JSON.stringify(

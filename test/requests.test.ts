@@ -119,7 +119,7 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
 
   test("Cache-Control no-cache refreshes, no-store and cache:false bypass", async () => {
     const body = { type: "translate", input: `bonjour ${Date.now()}`, options: { target_language: "German" } };
-        const start = chatCalls();
+    const start = chatCalls();
     assert.equal((await post(alice.key, body)).headers.get("x-cache"), "miss");
     const refreshed = await post(alice.key, body, { "cache-control": "no-cache" });
     assert.equal(refreshed.headers.get("x-cache"), "miss");
@@ -163,7 +163,9 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     for (let i = 0; i < 7; i++) {
       const type = i % 2 === 0 ? "summarize" : "translate";
       const body =
-        type === "summarize" ? { type, input: `text ${i}` } : { type, input: `text ${i}`, options: { target_language: "es" } };
+        type === "summarize"
+          ? { type, input: `text ${i}` }
+          : { type, input: `text ${i}`, options: { target_language: "es" } };
       const answer = await post(user.key, body);
       assert.equal(answer.status, 201);
       ids.push(answer.body.id);

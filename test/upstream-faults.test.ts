@@ -32,7 +32,9 @@ describe("upstream faults through the service", () => {
   });
 
   test("an upstream 400 is passed on as a 400 naming the upstream's complaint, not retried", async () => {
-    service.upstream!.setFaults({ failNext: [{ status: 400, message: "model does not support this", param: "model" }] });
+    service.upstream!.setFaults({
+      failNext: [{ status: 400, message: "model does not support this", param: "model" }],
+    });
     const answer = await service.call("POST", "/requests", {
       key: user.key,
       body: { type: "summarize", input: "bad request upstream", cache: false },

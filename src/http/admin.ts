@@ -20,7 +20,12 @@ export interface AdminRoutesDeps {
 const limitsSchema = z.strictObject({
   rpm: z.number().int().min(1).nullable().optional().describe("Requests per minute; null: unlimited"),
   tpm: z.number().int().min(1).nullable().optional().describe("Tokens per minute; null: unlimited"),
-  monthly_budget_usd: z.number().min(0).nullable().optional().describe("US dollars per calendar month; null: unlimited"),
+  monthly_budget_usd: z
+    .number()
+    .min(0)
+    .nullable()
+    .optional()
+    .describe("US dollars per calendar month; null: unlimited"),
 });
 
 const createUserSchema = z.strictObject({
@@ -53,7 +58,11 @@ const userSchema = z
     name: z.string().nullable(),
     role: z.enum(["user", "admin"]),
     disabled: z.boolean(),
-    limits: z.object({ rpm: z.number().nullable(), tpm: z.number().nullable(), monthly_budget_usd: z.number().nullable() }),
+    limits: z.object({
+      rpm: z.number().nullable(),
+      tpm: z.number().nullable(),
+      monthly_budget_usd: z.number().nullable(),
+    }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -219,7 +228,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         name: name ?? null,
         expiresAt: expires_at ? new Date(expires_at) : null,
       });
-      return reply.code(201).header("cache-control", "no-store").send({ ...formatApiKey(issued.record), key: issued.key });
+      return reply
+        .code(201)
+        .header("cache-control", "no-store")
+        .send({ ...formatApiKey(issued.record), key: issued.key });
     },
   });
 

@@ -95,5 +95,9 @@ function toAppError(error: FastifyError): AppError {
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
-  return sendError(request, reply, new AppError("not_found", `no route for ${request.method} ${request.url.split("?")[0]}`));
+  return sendError(
+    request,
+    reply,
+    new AppError("not_found", `no route for ${request.method} ${request.url.split("?")[0]}`),
+  );
 }

@@ -31,7 +31,11 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthRoutesDep
 
   routes.get("/health", {
     config: { access: "public" },
-    schema: { summary: "200 while the process serves", tags: ["operations"], response: { 200: z.object({ status: z.literal("ok") }) } },
+    schema: {
+      summary: "200 while the process serves",
+      tags: ["operations"],
+      response: { 200: z.object({ status: z.literal("ok") }) },
+    },
     handler: async () => ({ status: "ok" as const }),
   });
 

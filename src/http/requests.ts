@@ -62,9 +62,20 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       tags: ["requests"],
       body: createRequestSchema,
       headers: z.object({
-        "cache-control": z.string().optional().describe("no-cache: refresh the cached answer; no-store: bypass the cache"),
+        "cache-control": z
+          .string()
+          .optional()
+          .describe("no-cache: refresh the cached answer; no-store: bypass the cache"),
       }),
-      response: { 201: requestObjectSchema, ...errors, 413: problemSchema, 415: problemSchema, 422: problemSchema, 502: problemSchema, 504: problemSchema },
+      response: {
+        201: requestObjectSchema,
+        ...errors,
+        413: problemSchema,
+        415: problemSchema,
+        422: problemSchema,
+        502: problemSchema,
+        504: problemSchema,
+      },
     },
     handler: async (request, reply) => {
       const caller = callerOf(request);

@@ -246,7 +246,12 @@ export function createRequestService(deps: RequestServiceDeps) {
 
   /** A 201 means the record is committed; a record that cannot be stored refuses the answer. */
   async function store(record: RequestRecord) {
-    metrics.modelRequests.inc({ type: record.type, model: record.model, provider: record.provider, status: record.status });
+    metrics.modelRequests.inc({
+      type: record.type,
+      model: record.model,
+      provider: record.provider,
+      status: record.status,
+    });
     try {
       await deps.writeRecord(record);
     } catch (error) {
@@ -291,4 +296,3 @@ function parseCached(text: string | undefined): CachedAnswer | undefined {
     return undefined;
   }
 }
-

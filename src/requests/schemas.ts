@@ -2,7 +2,11 @@ import { z } from "zod";
 import { requestStatuses, requestTypes } from "../db/types.ts";
 import { checkSchema } from "./json-schema-validator.ts";
 
-/** The native API's shapes. Validation and the OpenAPI document both come from these schemas. */
+/**
+ * The native API's shapes. Validation and the OpenAPI document both come from these schemas.
+ * Options with a required field use `prefault({})`, so a missing `options` is reported as the missing field
+ * inside it (`options.target_language`) rather than as a missing object.
+ */
 
 const metadata = z
   .record(z.string().min(1).max(64), z.string().max(512))
@@ -24,6 +28,9 @@ const commonOptions = {
   max_tokens: z.number().int().min(1).max(128_000).optional().describe("Upper bound on the answer's tokens."),
   instructions: z.string().max(8_000).optional().describe("Extra guidance for the model."),
 };
+
+/** Deliberately missing the required field, so that validating it names that field; hence the cast. */
+const emptyOptions = {} as never;
 
 const common = {
   model: z.string().min(1).max(128).optional().describe("The model; the service's default for the type otherwise."),
@@ -65,24 +72,28 @@ export const summarizeRequestSchema = z.strictObject({
 export const translateRequestSchema = z.strictObject({
   type: z.literal("translate"),
   input: text,
-  options: z.strictObject({
-    ...commonOptions,
-    target_language: z.string().min(2).max(64).describe("The language to translate into, e.g. `French` or `fr`."),
-  }),
+  options: z
+    .strictObject({
+      ...commonOptions,
+      target_language: z.string().min(2).max(64).describe("The language to translate into, e.g. `French` or `fr`."),
+    })
+    .prefault(emptyOptions),
   ...common,
 });
 
 export const classifyRequestSchema = z.strictObject({
   type: z.literal("classify"),
   input: text,
-  options: z.strictObject({ ...commonOptions, labels: labels.describe("2 to 50 distinct labels.") }),
+  options: z
+    .strictObject({ ...commonOptions, labels: labels.describe("2 to 50 distinct labels.") })
+    .prefault(emptyOptions),
   ...common,
 });
 
 export const extractRequestSchema = z.strictObject({
   type: z.literal("extract"),
   input: text,
-  options: z.strictObject({ ...commonOptions, schema: jsonSchemaObject }),
+  options: z.strictObject({ ...commonOptions, schema: jsonSchemaObject }).prefault(emptyOptions),
   ...common,
 });
 

@@ -173,7 +173,8 @@ export const taskTypes: TaskTable = {
       const answer = json(completion);
       if (!answer.ok) return answer;
       const check = validateAgainst(request.options.schema, answer.value);
-      if (!check.ok) return { ok: false, problem: `the model's answer does not match options.schema: ${check.problem}` };
+      if (!check.ok)
+        return { ok: false, problem: `the model's answer does not match options.schema: ${check.problem}` };
       return { ok: true, output: answer.value };
     },
   },
@@ -187,4 +188,3 @@ export const taskTypes: TaskTable = {
     },
   },
 };
-

@@ -1,0 +1,80 @@
+/**
+ * Where the machine's CPU went during a run: the load generator (this process), the mock upstream, the service, and
+ * everything else (PostgreSQL, Redis, the OS). Read from /proc, so Linux only; elsewhere every figure is null.
+ * Resolution is the kernel's clock tick (10 ms), plenty over a run of seconds.
+ */
+import { readFileSync } from "node:fs";
+
+const ticksPerSecond = 100; // USER_HZ; 100 on every Linux this runs on
+
+export interface CpuSnapshot {
+  atMs: number;
+  benchMs: number;
+  /** By child name; null where /proc could not be read. */
+  children: Record<string, number | null>;
+  /** All CPUs, busy time (everything but idle and iowait); null without /proc. */
+  machineBusyMs: number | null;
+}
+
+/** CPU time of each process so far, and the machine's. */
+export function cpuSnapshot(children: Record<string, number>): CpuSnapshot {
+  const usage = process.cpuUsage();
+  return {
+    atMs: performance.now(),
+    benchMs: (usage.user + usage.system) / 1000,
+    children: Object.fromEntries(Object.entries(children).map(([name, pid]) => [name, processCpuMs(pid)])),
+    machineBusyMs: machineBusyMs(),
+  };
+}
+
+/**
+ * CPU time spent between two snapshots, by process, as a share of one core (1.0 = one core busy the whole time).
+ * "other" is the machine's busy time minus the processes listed: PostgreSQL, Redis, the kernel, anything else.
+ */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number | null> {
+  const wallMs = after.atMs - before.atMs;
+  if (wallMs <= 0) return {};
+  const share = (ms: number | null) => (ms === null ? null : round(ms / wallMs));
+  const out: Record<string, number | null> = { bench: share(after.benchMs - before.benchMs) };
+  let known = after.benchMs - before.benchMs;
+  for (const name of Object.keys(after.children)) {
+    const a = after.children[name];
+    const b = before.children[name];
+    const ms = a === null || a === undefined || b === null || b === undefined ? null : a - b;
+    out[name] = share(ms);
+    if (ms !== null) known += ms;
+  }
+  const machine =
+    after.machineBusyMs === null || before.machineBusyMs === null ? null : after.machineBusyMs - before.machineBusyMs;
+  out.other = machine === null ? null : share(Math.max(0, machine - known));
+  out.total = share(machine);
+  return out;
+}
+
+function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may contain spaces; the fields after its closing parenthesis do not.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of the whole line, so 11 and 12 after the name and state.
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / ticksPerSecond : null;
+  } catch {
+    return null;
+  }
+}
+
+function machineBusyMs(): number | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+    const values = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest times are already inside user)
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = values;
+    return ((user + nice + system + irq + softirq + steal) * 1000) / ticksPerSecond;
+  } catch {
+    return null;
+  }
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;

@@ -1,0 +1,162 @@
+/**
+ * From measured runs to the one table and the JSON file: the median of the rounds per scenario and concurrency,
+ * ratios to the direct baseline measured in the same run, and every reason the run is not to be trusted.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { RunResult, ScenarioName } from "./scenarios.ts";
+
+export interface Row {
+  scenario: ScenarioName;
+  connections: number;
+  rounds: number;
+  /** Medians across the measured rounds. */
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** (max − min) / median of the rounds' req/s, in percent: how repeatable the figure was in this run. */
+  spreadPercent: number;
+  /** Totals over the measured rounds (any of them makes the run fail). */
+  non2xx: number;
+  errors: number;
+  unexpected: number;
+  /** req/s of this scenario over direct's at the same concurrency. */
+  ratioToDirect: number | null;
+  /** This scenario's p50/p99 minus direct's, at 1 connection only (the latency rows). */
+  addedP50Ms: number | null;
+  addedP99Ms: number | null;
+  /** Median share of a core per process during the rounds (1 = one core busy). */
+  cpu: Record<string, number | null>;
+  /** Medians of the service's own mean time per request and of its mean upstream wait (its /metrics), ms. */
+  serviceMeanMs: number | null;
+  upstreamMeanMs: number | null;
+}
+
+export function summarize(runs: RunResult[], scenarios: readonly ScenarioName[], levels: number[]): Row[] {
+  const rows: Row[] = [];
+  for (const connections of levels) {
+    for (const scenario of scenarios) {
+      const rounds = runs.filter((run) => run.scenario === scenario && run.connections === connections);
+      if (rounds.length === 0) continue;
+      const rps = rounds.map((run) => run.requestsPerSecond);
+      const medianRps = median(rps);
+      const cpuNames = [...new Set(rounds.flatMap((run) => Object.keys(run.cpu)))];
+      rows.push({
+        scenario,
+        connections,
+        rounds: rounds.length,
+        requestsPerSecond: medianRps,
+        p50Ms: median(rounds.map((run) => run.p50Ms)),
+        p99Ms: median(rounds.map((run) => run.p99Ms)),
+        spreadPercent: medianRps > 0 ? round(((Math.max(...rps) - Math.min(...rps)) / medianRps) * 100) : 0,
+        non2xx: sum(rounds.map((run) => run.non2xx)),
+        errors: sum(rounds.map((run) => run.errors)),
+        unexpected: sum(rounds.map((run) => run.unexpected)),
+        ratioToDirect: null,
+        addedP50Ms: null,
+        addedP99Ms: null,
+        cpu: Object.fromEntries(cpuNames.map((name) => [name, medianOrNull(rounds.map((run) => run.cpu[name]))])),
+        serviceMeanMs: medianOrNull(rounds.map((run) => run.serviceMeanMs)),
+        upstreamMeanMs: medianOrNull(rounds.map((run) => run.upstreamMeanMs)),
+      });
+    }
+  }
+  for (const row of rows) {
+    const direct = rows.find((other) => other.scenario === "direct" && other.connections === row.connections);
+    if (!direct) continue;
+    row.ratioToDirect = direct.requestsPerSecond > 0 ? round(row.requestsPerSecond / direct.requestsPerSecond) : null;
+    if (row.connections === 1) {
+      row.addedP50Ms = round(row.p50Ms - direct.p50Ms);
+      row.addedP99Ms = round(row.p99Ms - direct.p99Ms);
+    }
+  }
+  return rows;
+}
+
+/** Every reason not to trust the numbers: non-2xx answers, errors, wrong answers, wrong upstream traffic. */
+export function problems(runs: RunResult[], phase: "warm-up" | "measured"): string[] {
+  const found: string[] = [];
+  for (const run of runs) {
+    const at = `${phase} ${run.scenario} @${run.connections}`;
+    if (run.answers === 0) found.push(`${at}: no answers at all`);
+    if (run.non2xx > 0) found.push(`${at}: ${run.non2xx} non-2xx answers (${JSON.stringify(run.statusCodes)})`);
+    if (run.errors > 0) found.push(`${at}: ${run.errors} errors (${run.timeouts} of them timeouts)`);
+    if (run.unexpected > 0) found.push(`${at}: ${run.unexpected} unexpected answers, e.g. ${run.unexpectedExamples[0]}`);
+    // Requests in flight when the load stops may still reach the mock: up to one per connection.
+    const slack = run.upstreamCallsExpected > 0 ? run.connections : 0;
+    if (run.upstreamCalls < run.upstreamCallsExpected || run.upstreamCalls > run.upstreamCallsExpected + slack) {
+      found.push(`${at}: the mock saw ${run.upstreamCalls} upstream calls, expected ${run.upstreamCallsExpected}`);
+    }
+  }
+  return found;
+}
+
+const columns = [
+  "scenario",
+  "conn",
+  "req/s",
+  "±%",
+  "p50 ms",
+  "p99 ms",
+  "non-2xx",
+  "errors",
+  "× direct",
+  "+p50 ms",
+  "+p99 ms",
+  "svc ms",
+  "cpu svc/mock/gen/other",
+] as const;
+
+export function formatTable(rows: Row[]): string {
+  const cell = (value: number | null, digits = 2) => (value === null ? "—" : value.toFixed(digits));
+  const share = (value: number | null | undefined) => (value === null || value === undefined ? "?" : value.toFixed(2));
+  const lines = rows.map((row) => [
+    row.scenario,
+    String(row.connections),
+    row.requestsPerSecond.toFixed(0),
+    row.spreadPercent.toFixed(0),
+    cell(row.p50Ms),
+    cell(row.p99Ms),
+    String(row.non2xx + row.unexpected),
+    String(row.errors),
+    cell(row.ratioToDirect),
+    row.scenario === "direct" ? "—" : cell(row.addedP50Ms),
+    row.scenario === "direct" ? "—" : cell(row.addedP99Ms),
+    cell(row.serviceMeanMs),
+    [share(row.cpu.service), share(row.cpu.mock), share(row.cpu.bench), share(row.cpu.other)].join("/"),
+  ]);
+  const widths = columns.map((title, i) => Math.max(title.length, ...lines.map((line) => (line[i] ?? "").length)));
+  const render = (values: readonly string[]) =>
+    values.map((value, i) => (i === 0 ? value.padEnd(widths[i] ?? 0) : value.padStart(widths[i] ?? 0))).join("  ");
+  return [render(columns), render(widths.map((width) => "-".repeat(width))), ...lines.map(render)].join("\n");
+}
+
+export const tableLegend = [
+  "req/s, p50, p99: medians of the rounds; ±%: spread of the rounds' req/s ((max − min) / median).",
+  "non-2xx counts wrong answers too (x-cache not as expected); non-2xx and errors are totals over all rounds.",
+  "× direct: req/s over the direct baseline's at the same connections. +p50/+p99: added latency over direct at 1",
+  "connection. svc ms: the service's own mean time per POST /requests (its /metrics). cpu: share of a core used by",
+  "the service, the mock, the load generator and everything else (PostgreSQL, Redis, kernel); the machine has",
+].join("\n");
+
+export async function writeResults(directory: string, startedAt: Date, results: unknown): Promise<string> {
+  await mkdir(directory, { recursive: true });
+  const file = join(directory, `${startedAt.toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z")}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return 0;
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
+}
+
+function medianOrNull(values: Array<number | null | undefined>): number | null {
+  const known = values.filter((value): value is number => typeof value === "number");
+  return known.length === 0 ? null : median(known);
+}
+
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+const round = (value: number) => Math.round(value * 100) / 100;
