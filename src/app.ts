@@ -8,6 +8,7 @@ import { createAuthHook } from "./http/auth.ts";
 import { errorHandler, notFoundHandler } from "./http/error-handler.ts";
 import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
+import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
 import type { Services } from "./services.ts";
 
@@ -103,6 +104,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     checks: services.readinessChecks,
   });
   registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests });
+  registerOpenAIRoutes(app, { requestService: services.requestService, provider: services.provider });
   registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, verifier: services.keyVerifier });
 
   return app;

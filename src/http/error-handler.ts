@@ -17,7 +17,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
 }
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const appError = toAppError(error);
+  let appError = toAppError(error);
+  // OpenAI answers every invalid body with 400; its SDKs expect BadRequestError there, not 422.
+  if (appError.code === "validation_failed" && isOpenAIRoute(request)) {
+    appError = new AppError("invalid_request", appError.message, { errors: appError.errors });
+  }
   if (appError.status >= 500 && !isAppError(error)) {
     request.log.error({ err: error, requestId: request.id }, "unexpected error");
   }

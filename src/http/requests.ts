@@ -1,12 +1,13 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { AppError } from "../errors.ts";
+import { Readable } from "node:stream";
+import { AppError, isAppError, toProblem } from "../errors.ts";
 import { InvalidCursorError } from "../db/cursor.ts";
 import type { RequestRepository } from "../db/requests.ts";
 import { isId } from "../ids.ts";
 import { formatRequest } from "../requests/format.ts";
-import type { CacheMode, RequestService } from "../requests/request-service.ts";
+import type { CacheMode, ChatStream, RequestService } from "../requests/request-service.ts";
 import {
   createRequestSchema,
   listRequestsQuerySchema,
@@ -15,6 +16,7 @@ import {
   requestObjectSchema,
 } from "../requests/schemas.ts";
 import { callerOf } from "./auth.ts";
+import { abortOnClientClose, sseHeaders } from "./client-signal.ts";
 
 export interface RequestRoutesDeps {
   requestService: RequestService;
@@ -43,13 +45,28 @@ function requestId(id: string): string {
   return id;
 }
 
-/** A client that goes away before its answer cancels the upstream call. */
-function abortOnClose(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once("close", () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error("the client closed the connection"));
-  });
-  return controller.signal;
+/**
+ * The native stream: `delta` events with text as it arrives, then `done` with the stored request object, or
+ * `error` with a problem document when the upstream fails midway.
+ */
+async function* nativeEvents(chunks: ChatStream["chunks"], request: FastifyRequest): AsyncGenerator<string> {
+  try {
+    let next = await chunks.next();
+    while (!next.done) {
+      const text = next.value.choices[0]?.delta.content;
+      if (text) yield `event: delta\ndata: ${JSON.stringify({ delta: text })}\n\n`;
+      next = await chunks.next();
+    }
+    request.logFields.model = next.value.model;
+    request.logFields.requestRecordId = next.value.id;
+    yield `event: done\ndata: ${JSON.stringify(formatRequest(next.value))}\n\n`;
+  } catch (error) {
+    const problem = toProblem(isAppError(error) ? error : new AppError("internal", "the stream failed"), request.id);
+    yield `event: error\ndata: ${JSON.stringify(problem)}\n\n`;
+  } finally {
+    // The client went away: stop the upstream and store what was produced.
+    await chunks.return(undefined as never).catch(() => {});
+  }
 }
 
 export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesDeps) {
@@ -59,6 +76,10 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
     config: { access: "user" },
     schema: {
       summary: "Run a request (chat, summarize, translate, classify, extract, embed)",
+      description:
+        "Answers 201 with the request object. With `stream: true` (chat, summarize, translate) the answer is " +
+        "`text/event-stream`: `delta` events `{delta}` as text arrives, then one `done` event with the request " +
+        "object, or an `error` event with a problem document if the upstream fails midway.",
       tags: ["requests"],
       body: createRequestSchema,
       headers: z.object({
@@ -79,12 +100,20 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
     },
     handler: async (request, reply) => {
       const caller = callerOf(request);
-      request.logFields = { userId: caller.user.id, type: request.body.type };
-      const outcome = await deps.requestService.create(
-        { user: caller.user, apiKeyId: caller.key?.id ?? null },
-        request.body,
-        { cacheMode: cacheModeOf(request), signal: abortOnClose(reply) },
-      );
+      const body = request.body;
+      request.logFields = { userId: caller.user.id, type: body.type };
+      const who = { user: caller.user, apiKeyId: caller.key?.id ?? null };
+      const context = { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) };
+
+      if ((body.type === "chat" || body.type === "summarize" || body.type === "translate") && body.stream) {
+        const started = await deps.requestService.createStream(who, body, context);
+        request.logFields.cache = started.cache;
+        reply.code(201).headers({ ...sseHeaders, "x-cache": started.cache });
+        // The response schema describes the JSON answer; a stream is sent as it is.
+        return reply.send(Readable.from(nativeEvents(started.chunks, request)) as never);
+      }
+
+      const outcome = await deps.requestService.create(who, body, context);
       request.logFields.model = outcome.record.model;
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;

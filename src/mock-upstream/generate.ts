@@ -4,7 +4,8 @@
  * assert on answers and caches can be checked for hits. Every answer has OpenAI's wire shape, validated in tests
  * against OpenAI's own OpenAPI document.
  */
-import { decode, encode, encodeChat } from "gpt-tokenizer";
+import { decode, encode } from "gpt-tokenizer";
+import { countPromptTokens, countTextTokens, messageText, plainText } from "../tokens.ts";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -48,44 +49,6 @@ function createRandom(seed: number): () => number {
 }
 
 const pick = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)] as T;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Tokens
-
-/** User text may contain strings like `<|endoftext|>`; count them as plain text instead of throwing. */
-const plainText = { disallowedSpecial: new Set<string>() };
-
-export function countTextTokens(text: string): number {
-  return encode(text, plainText).length;
-}
-
-/** The text of a message's content: a string, or the text parts of a content-part array. */
-export function messageText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  let text = "";
-  for (const part of content) {
-    if (part && typeof part === "object" && typeof (part as { text?: unknown }).text === "string") {
-      text += (part as { text: string }).text;
-    }
-  }
-  return text;
-}
-
-/** Prompt tokens the way OpenAI's chat format counts them (per-message framing included). */
-export function countPromptTokens(messages: readonly ChatMessage[], tools?: unknown): number {
-  const chat = messages.map((message) => {
-    let content = messageText(message.content);
-    // Tool calls an assistant made earlier are part of the prompt too.
-    if (message.tool_calls !== undefined) content += JSON.stringify(message.tool_calls);
-    return typeof message.name === "string"
-      ? { role: message.role, name: message.name, content }
-      : { role: message.role, content };
-  });
-  let tokens = encodeChat(chat, "gpt-4o", plainText).length;
-  if (tools !== undefined) tokens += countTextTokens(JSON.stringify(tools));
-  return tokens;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Request validation (what OpenAI answers 400 to, in the parts the mock reads)

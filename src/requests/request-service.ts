@@ -1,14 +1,25 @@
-import { AppError, isAppError } from "../errors.ts";
-import type { RequestRecord, StoredError, UserRecord } from "../db/types.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
-import type { Metrics } from "../observability/metrics.ts";
-import type { Logger } from "../observability/logger.ts";
-import type { CallOptions, ChatCompletion, Provider, Usage } from "../providers/provider.ts";
+import type { RequestRecord, RequestSource, RequestType, StoredError, UserRecord } from "../db/types.ts";
+import { AppError, isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type {
+  CallOptions,
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+  Provider,
+  Usage,
+} from "../providers/provider.ts";
+import { countPromptTokens, countTextTokens } from "../tokens.ts";
 import { cacheKey } from "./cache-key.ts";
+import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "./cost.ts";
-import type { CreateRequest } from "./schemas.ts";
-import { taskTypes } from "./task-types.ts";
+import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
+import { type ChatTask, taskTypes } from "./task-types.ts";
 
 /** `use`: read and fill; `refresh` (Cache-Control: no-cache): skip the read, fill; `bypass`: neither. */
 export type CacheMode = "use" | "refresh" | "bypass";
@@ -19,14 +30,23 @@ export interface Caller {
   apiKeyId: string | null;
 }
 
-export interface CreateContext {
+export interface CallContext {
   cacheMode: CacheMode;
+  /** Aborted when the client goes away: the upstream call is cancelled and the request stored as cancelled. */
   signal?: AbortSignal;
 }
 
-export interface Outcome {
+export interface Outcome<T> {
+  value: T;
   record: RequestRecord;
   cache: CacheResult;
+}
+
+/** A stream whose first chunk has arrived (so failures before it are ordinary errors), or a cached replay. */
+export interface ChatStream {
+  cache: CacheResult;
+  /** Every chunk, the usage chunk last; returns the stored record once it is committed. */
+  chunks: AsyncGenerator<ChatCompletionChunk, RequestRecord>;
 }
 
 export interface RequestServiceDeps {
@@ -39,162 +59,92 @@ export interface RequestServiceDeps {
   settings: { cacheTtlSeconds: number; defaultChatModel: string; defaultEmbedModel: string };
 }
 
-/** What a cache entry holds for the native API: enough to answer again without the upstream. */
-interface CachedAnswer {
-  provider: string;
-  model: string;
-  output: unknown;
-  usage: TokenUsage;
-}
-
-interface TokenUsage {
+// A type alias (not an interface) so that it fits OpenAI's Usage, which allows more fields.
+type TokenUsage = {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-}
+};
 
-interface Answer extends CachedAnswer {
+/** What one upstream call produced: the answer (as the API returns it), what is stored as output, and usage. */
+interface Produced<T> {
+  value: T;
+  model: string;
+  usage: TokenUsage;
   upstreamMs: number;
 }
+
+/** What the cache holds: enough to answer again without the upstream. */
+interface CacheEntry<T> {
+  provider: string;
+  model: string;
+  value: T;
+  usage: TokenUsage;
+}
+
+/** One request through the pipeline, independent of the API it came in by. */
+interface Job<T> {
+  caller: Caller;
+  context: CallContext;
+  type: RequestType;
+  source: RequestSource;
+  model: string;
+  input: unknown;
+  /** Everything besides the input that changes the answer; stored, and part of the cache key. */
+  options: Record<string, unknown>;
+  metadata: Record<string, string>;
+  /** The request's own cache switch (`"cache": false`); Cache-Control is in the context. */
+  cacheable: boolean;
+  /** The stored output for an answer. */
+  outputOf(value: T): unknown;
+  call(callOptions: CallOptions): Promise<Produced<T>>;
+}
+
+/** A job without its call: what the cache, the records and a stream need to know. */
+type JobInfo<T> = Omit<Job<T>, "call">;
 
 export type RequestService = ReturnType<typeof createRequestService>;
 
 /**
- * The pipeline of a native request, after the HTTP layer has validated and authenticated it:
- * cache lookup → provider call (with the type's own prompt and output check) → store → answer.
+ * The pipeline a request walks once it is validated and authenticated:
+ * cache lookup → provider call → output check → store (committed) → cache fill → answer.
+ * The native API and the OpenAI-compatible API are two ways in; both end up as a Job.
  */
 export function createRequestService(deps: RequestServiceDeps) {
   const { provider, cache, metrics, settings } = deps;
 
+  // ---- the native API ----------------------------------------------------------------------------------------
+
   const modelFor = (request: CreateRequest) =>
     request.model ?? (request.type === "embed" ? settings.defaultEmbedModel : settings.defaultChatModel);
 
-  async function create(caller: Caller, request: CreateRequest, context: CreateContext): Promise<Outcome> {
-    const startedAt = new Date();
-    const started = performance.now();
+  function nativeJob(caller: Caller, request: CreateRequest, context: CallContext): Job<unknown> {
     const model = modelFor(request);
-    const useCache = request.cache && context.cacheMode !== "bypass";
-    const key = useCache
-      ? cacheKey({
-          scope: caller.user.id,
-          api: "native",
-          type: request.type,
-          model,
-          input: request.input,
-          options: request.options,
-        })
-      : undefined;
-
-    const base = {
-      id: newId("req"),
-      userId: caller.user.id,
-      apiKeyId: caller.apiKeyId,
+    return {
+      caller,
+      context,
       type: request.type,
-      source: "native" as const,
+      source: "native",
       model,
       input: request.input,
       options: request.options,
       metadata: request.metadata ?? {},
-      createdAt: startedAt,
-      deletedAt: null,
+      cacheable: request.cache,
+      outputOf: (output) => output,
+      call: (callOptions) => callNative(request, model, callOptions),
     };
-
-    if (key && context.cacheMode === "use") {
-      const hit = parseCached(await cache.get(key));
-      if (hit) {
-        metrics.cacheLookups.inc({ result: "hit" });
-        const record: RequestRecord = {
-          ...base,
-          provider: hit.provider,
-          model: hit.model,
-          status: "completed",
-          output: hit.output,
-          error: null,
-          ...tokens(hit.usage),
-          costUsd: 0,
-          cached: true,
-          latencyMs: elapsed(started),
-          upstreamMs: null,
-          retries: 0,
-          completedAt: new Date(),
-        };
-        await store(record);
-        return { record, cache: "hit" };
-      }
-    }
-    metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
-
-    // Counted through the provider's hook, so retries of a call that fails in the end are recorded too.
-    const progress = { retries: 0 };
-    const callOptions: CallOptions = {
-      signal: context.signal,
-      onRetry: () => {
-        progress.retries++;
-        metrics.upstreamRetries.inc({ provider: provider.name });
-      },
-    };
-    let answer: Answer;
-    try {
-      answer = await callProvider(request, model, callOptions);
-    } catch (caught) {
-      const error = context.signal?.aborted
-        ? new AppError("client_closed", "the client closed the connection before the answer", { cause: caught })
-        : caught;
-      const stored: StoredError = isAppError(error)
-        ? { code: error.code, message: error.message }
-        : { code: "internal", message: "the upstream call failed unexpectedly" };
-      metrics.upstreamErrors.inc({ provider: provider.name, code: stored.code });
-      await store({
-        ...base,
-        provider: provider.name,
-        status: context.signal?.aborted ? "cancelled" : "failed",
-        output: null,
-        error: stored,
-        promptTokens: 0,
-        completionTokens: 0,
-        totalTokens: 0,
-        costUsd: null,
-        cached: false,
-        latencyMs: elapsed(started),
-        upstreamMs: null,
-        retries: progress.retries,
-        completedAt: new Date(),
-      });
-      throw error;
-    }
-
-    const cost = costUsd(answer.model, answer.usage.prompt_tokens, answer.usage.completion_tokens);
-    const record: RequestRecord = {
-      ...base,
-      provider: answer.provider,
-      model: answer.model,
-      status: "completed",
-      output: answer.output,
-      error: null,
-      ...tokens(answer.usage),
-      costUsd: cost,
-      cached: false,
-      latencyMs: elapsed(started),
-      upstreamMs: Math.round(answer.upstreamMs),
-      retries: progress.retries,
-      completedAt: new Date(),
-    };
-    await store(record);
-    countUsage(record);
-    if (key) {
-      const cached: CachedAnswer = {
-        provider: answer.provider,
-        model: answer.model,
-        output: answer.output,
-        usage: answer.usage,
-      };
-      // The answer does not wait for the cache fill; a failed fill only costs a later miss.
-      void cache.set(key, JSON.stringify(cached), settings.cacheTtlSeconds);
-    }
-    return { record, cache: key ? "miss" : "bypass" };
   }
 
-  async function callProvider(request: CreateRequest, model: string, callOptions: CallOptions): Promise<Answer> {
+  /** POST /requests: the answer is the request object. */
+  async function create(caller: Caller, request: CreateRequest, context: CallContext): Promise<Outcome<unknown>> {
+    return run(nativeJob(caller, request, context));
+  }
+
+  async function callNative(
+    request: CreateRequest,
+    model: string,
+    callOptions: CallOptions,
+  ): Promise<Produced<unknown>> {
     if (request.type === "embed") {
       const call = await provider.embeddings(taskTypes.embed.build(request, model), callOptions);
       const embedding = call.value.data[0]?.embedding;
@@ -202,18 +152,15 @@ export function createRequestService(deps: RequestServiceDeps) {
       observeUpstream(model, call.upstreamMs);
       const { prompt_tokens, total_tokens } = call.value.usage;
       return {
-        provider: provider.name,
+        value: { embedding, dimensions: embedding.length },
         model,
-        output: { embedding, dimensions: embedding.length },
         usage: { prompt_tokens, completion_tokens: 0, total_tokens },
         upstreamMs: call.upstreamMs,
       };
     }
 
-    // The table is keyed by type; TypeScript cannot follow the correlation, so the narrowing is restated here.
-    const task = taskTypes[request.type] as (typeof taskTypes)["chat"];
-    const typed = request as Extract<CreateRequest, { type: "chat" }>;
-    const body = task.build(typed, model);
+    const task = chatTask(request.type);
+    const body = task.build(request, model);
     const attempts = task.retryInvalidOutput ? 2 : 1;
     let usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     let upstreamMs = 0;
@@ -224,14 +171,380 @@ export function createRequestService(deps: RequestServiceDeps) {
       observeUpstream(model, call.upstreamMs);
       upstreamMs += call.upstreamMs;
       // Tokens of a rejected attempt were still spent, so they are billed too.
-      usage = addUsage(usage, call.value);
-      const parsed = task.parse(call.value, typed);
-      if (parsed.ok) {
-        return { provider: provider.name, model, output: parsed.output, usage, upstreamMs };
-      }
+      usage = addUsage(usage, call.value.usage);
+      const parsed = task.parse(call.value, request);
+      if (parsed.ok) return { value: parsed.output, model, usage, upstreamMs };
       problem = parsed.problem;
     }
     throw new AppError("upstream_invalid_output", `${problem} (after ${attempts} attempts)`);
+  }
+
+  /**
+   * POST /requests with `"stream": true` (chat, summarize, translate): the upstream's chunks as they come; the
+   * stored output is the whole text.
+   */
+  async function createStream(
+    caller: Caller,
+    request: CreateRequestOf<"chat" | "summarize" | "translate">,
+    context: CallContext,
+  ): Promise<ChatStream> {
+    const { call: _call, ...job } = nativeJob(caller, request, context);
+    const body = chatTask(request.type).build(request, job.model);
+    // Cached as the text, like a plain native request, so either answers the other's repeats.
+    return stream(job, body, textCodec);
+  }
+
+  // ---- the OpenAI-compatible API -----------------------------------------------------------------------------
+
+  /** Fields that change nothing in the answer: left out of the cache key and of the stored options. */
+  const transportFields = new Set([
+    "model",
+    "messages",
+    "input",
+    "stream",
+    "stream_options",
+    "user",
+    "metadata",
+    "store",
+  ]);
+
+  function openAIOptions(body: Record<string, unknown>): Record<string, unknown> {
+    const options: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) if (!transportFields.has(key)) options[key] = value;
+    return options;
+  }
+
+  function chatJob(caller: Caller, body: ChatCompletionRequest, context: CallContext): Job<ChatCompletion> {
+    return {
+      caller,
+      context,
+      type: "chat",
+      source: "openai",
+      model: body.model,
+      input: body.messages,
+      options: openAIOptions(body),
+      metadata: {},
+      cacheable: true,
+      outputOf: completionOutput,
+      call: async (callOptions) => {
+        const call = await provider.chatCompletion(body, callOptions);
+        observeUpstream(body.model, call.upstreamMs);
+        const usage =
+          call.value.usage ?? countedUsage(body, call.value.choices.map((c) => c.message.content ?? "").join(""));
+        return { value: call.value, model: call.value.model || body.model, usage, upstreamMs: call.upstreamMs };
+      },
+    };
+  }
+
+  /** POST /v1/chat/completions: the answer is OpenAI's completion object. */
+  function chatCompletion(caller: Caller, body: ChatCompletionRequest, context: CallContext) {
+    return run(chatJob(caller, body, context));
+  }
+
+  /** POST /v1/chat/completions with `stream: true`. */
+  function chatCompletionStream(caller: Caller, body: ChatCompletionRequest, context: CallContext) {
+    return stream(chatJob(caller, body, context), body, completionCodec);
+  }
+
+  /** POST /v1/embeddings. */
+  function embeddings(caller: Caller, body: EmbeddingRequest, context: CallContext) {
+    return run<EmbeddingResponse>({
+      caller,
+      context,
+      type: "embed",
+      source: "openai",
+      model: body.model,
+      input: body.input,
+      options: openAIOptions(body),
+      metadata: {},
+      cacheable: true,
+      outputOf: embeddingOutput,
+      call: async (callOptions) => {
+        const call = await provider.embeddings(body, callOptions);
+        observeUpstream(body.model, call.upstreamMs);
+        const { prompt_tokens, total_tokens } = call.value.usage;
+        return {
+          value: call.value,
+          model: body.model,
+          usage: { prompt_tokens, completion_tokens: 0, total_tokens },
+          upstreamMs: call.upstreamMs,
+        };
+      },
+    });
+  }
+
+  // ---- the pipeline ------------------------------------------------------------------------------------------
+
+  function keyOf(job: JobInfo<unknown>): string | undefined {
+    if (!job.cacheable || job.context.cacheMode === "bypass" || settings.cacheTtlSeconds <= 0) return undefined;
+    return cacheKey({
+      scope: job.caller.user.id,
+      api: job.source,
+      type: job.type,
+      model: job.model,
+      input: job.input,
+      options: job.options,
+    });
+  }
+
+  async function lookup<T>(job: JobInfo<T>, key: string | undefined): Promise<CacheEntry<T> | undefined> {
+    if (!key || job.context.cacheMode !== "use") return undefined;
+    const text = await cache.get(key);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as CacheEntry<T>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function fill<T>(key: string | undefined, entry: CacheEntry<T>) {
+    // The answer does not wait for the cache fill; a failed fill only costs a later miss.
+    if (key) void cache.set(key, JSON.stringify(entry), settings.cacheTtlSeconds);
+  }
+
+  function baseRecord(job: JobInfo<unknown>, startedAt: Date) {
+    return {
+      id: newId("req"),
+      userId: job.caller.user.id,
+      apiKeyId: job.caller.apiKeyId,
+      type: job.type,
+      source: job.source,
+      input: job.input,
+      options: job.options,
+      metadata: job.metadata,
+      createdAt: startedAt,
+      deletedAt: null,
+    };
+  }
+
+  function hitRecord<T>(job: JobInfo<T>, entry: CacheEntry<T>, startedAt: Date, started: number): RequestRecord {
+    return {
+      ...baseRecord(job, startedAt),
+      provider: entry.provider,
+      model: entry.model,
+      status: "completed",
+      output: job.outputOf(entry.value),
+      error: null,
+      ...tokens(entry.usage),
+      costUsd: 0,
+      cached: true,
+      latencyMs: elapsed(started),
+      upstreamMs: null,
+      retries: 0,
+      completedAt: new Date(),
+    };
+  }
+
+  function completedRecord<T>(
+    job: JobInfo<T>,
+    produced: Produced<T>,
+    retries: number,
+    startedAt: Date,
+    started: number,
+  ): RequestRecord {
+    return {
+      ...baseRecord(job, startedAt),
+      provider: provider.name,
+      model: produced.model,
+      status: "completed",
+      output: job.outputOf(produced.value),
+      error: null,
+      ...tokens(produced.usage),
+      costUsd: costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens),
+      cached: false,
+      latencyMs: elapsed(started),
+      upstreamMs: Math.round(produced.upstreamMs),
+      retries,
+      completedAt: new Date(),
+    };
+  }
+
+  /** A failed or cancelled request, with what it produced and used before it ended. */
+  function endedRecord(
+    job: JobInfo<unknown>,
+    error: unknown,
+    partial: { output: unknown; usage: TokenUsage },
+    retries: number,
+    startedAt: Date,
+    started: number,
+  ): RequestRecord {
+    const cancelled = isAppError(error) && error.code === "client_closed";
+    const stored: StoredError = isAppError(error)
+      ? { code: error.code, message: error.message }
+      : { code: "internal", message: "the upstream call failed unexpectedly" };
+    if (!cancelled) metrics.upstreamErrors.inc({ provider: provider.name, code: stored.code });
+    const model = job.model;
+    return {
+      ...baseRecord(job, startedAt),
+      provider: provider.name,
+      model,
+      status: cancelled ? "cancelled" : "failed",
+      output: partial.output,
+      error: stored,
+      ...tokens(partial.usage),
+      costUsd:
+        partial.usage.total_tokens > 0
+          ? costUsd(model, partial.usage.prompt_tokens, partial.usage.completion_tokens)
+          : null,
+      cached: false,
+      latencyMs: elapsed(started),
+      upstreamMs: null,
+      retries,
+      completedAt: new Date(),
+    };
+  }
+
+  /** The provider's call options for one job: its abort signal, and retries counted into `progress`. */
+  function callOptionsFor(job: JobInfo<unknown>, progress: { retries: number }): CallOptions {
+    return {
+      signal: job.context.signal,
+      onRetry: () => {
+        progress.retries++;
+        metrics.upstreamRetries.inc({ provider: provider.name });
+      },
+    };
+  }
+
+  /** The abort reason as the error table's `client_closed`, so it is stored and logged as a cancellation. */
+  function asCancellation(job: JobInfo<unknown>, error: unknown): unknown {
+    if (!job.context.signal?.aborted) return error;
+    return new AppError("client_closed", "the client closed the connection before the answer", { cause: error });
+  }
+
+  async function run<T>(job: Job<T>): Promise<Outcome<T>> {
+    const startedAt = new Date();
+    const started = performance.now();
+    const key = keyOf(job);
+
+    const hit = await lookup(job, key);
+    if (hit) {
+      metrics.cacheLookups.inc({ result: "hit" });
+      const record = hitRecord(job, hit, startedAt, started);
+      await store(record);
+      return { value: hit.value, record, cache: "hit" };
+    }
+    metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
+
+    const progress = { retries: 0 };
+    let produced: Produced<T>;
+    try {
+      produced = await job.call(callOptionsFor(job, progress));
+    } catch (caught) {
+      const error = asCancellation(job, caught);
+      const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+      await store(endedRecord(job, error, empty, progress.retries, startedAt, started));
+      throw error;
+    }
+
+    const record = completedRecord(job, produced, progress.retries, startedAt, started);
+    await store(record);
+    countUsage(record);
+    fill(key, { provider: provider.name, model: produced.model, value: produced.value, usage: produced.usage });
+    return { value: produced.value, record, cache: key ? "miss" : "bypass" };
+  }
+
+  /**
+   * A streamed chat job. Resolves once the first chunk has arrived (or from the cache), so an upstream that fails
+   * before answering is an ordinary error response; after that, failures end the stream and are stored.
+   * The cache holds the gathered completion, so a stream can answer a later plain request and the other way round.
+   */
+  async function stream<T>(job: JobInfo<T>, body: ChatCompletionRequest, codec: StreamCodec<T>): Promise<ChatStream> {
+    const startedAt = new Date();
+    const started = performance.now();
+    const key = keyOf(job as JobInfo<unknown>);
+    const cacheJob = job as JobInfo<unknown>;
+
+    const hit = await lookup(job, key);
+    if (hit) {
+      metrics.cacheLookups.inc({ result: "hit" });
+      return {
+        cache: "hit",
+        chunks: (async function* replay() {
+          for (const chunk of completionToChunks(codec.decode(hit.value, hit))) yield chunk;
+          const record = hitRecord(job, hit, startedAt, started);
+          await store(record);
+          return record;
+        })(),
+      };
+    }
+    metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
+
+    const progress = { retries: 0 };
+    const upstream = provider.chatCompletionStream(body, callOptionsFor(job, progress));
+    const iterator = upstream[Symbol.asyncIterator]();
+    const gatherer = createChunkGatherer();
+    const promptTokens = () => countPromptTokens(body.messages, body.tools);
+    const partialUsage = (): TokenUsage => {
+      const given = gatherer.usage();
+      if (given) return given;
+      const prompt = promptTokens();
+      const completion = countTextTokens(gatherer.text());
+      return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    };
+
+    let first: IteratorResult<ChatCompletionChunk>;
+    try {
+      first = await iterator.next();
+    } catch (caught) {
+      const error = asCancellation(cacheJob, caught);
+      const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+      await store(endedRecord(cacheJob, error, empty, progress.retries, startedAt, started));
+      throw error;
+    }
+    const upstreamStarted = performance.now();
+
+    return {
+      cache: key ? "miss" : "bypass",
+      chunks: (async function* relay() {
+        /** Closes the upstream at once and stores what was produced before the stream ended early. */
+        const endEarly = async (error: unknown) => {
+          await iterator.return?.(undefined)?.catch(() => {});
+          const usage = partialUsage();
+          const partial = { output: job.outputOf(codec.encode(gatherer.completion(usage))), usage };
+          await store(endedRecord(cacheJob, error, partial, progress.retries, startedAt, started)).catch(() => {
+            // store() has logged it; the stream's own ending is what the client hears about
+          });
+        };
+
+        let outcome: "done" | "failed" | "stopped" = "stopped";
+        let failure: unknown;
+        try {
+          try {
+            for (let next = first; !next.done; next = await iterator.next()) {
+              gatherer.add(next.value);
+              yield next.value;
+            }
+            outcome = "done";
+          } catch (caught) {
+            outcome = "failed";
+            failure = asCancellation(cacheJob, caught);
+          }
+        } finally {
+          // Runs when the consumer stops reading (return() at a yield), where nothing after this block runs.
+          if (outcome === "stopped") await endEarly(new AppError("client_closed", "the client stopped reading"));
+        }
+        if (outcome === "failed") {
+          await endEarly(failure);
+          throw failure;
+        }
+
+        const usage = partialUsage();
+        const completion = gatherer.completion(usage);
+        observeUpstream(job.model, performance.now() - upstreamStarted);
+        const produced: Produced<T> = {
+          value: codec.encode(completion),
+          model: completion.model || job.model,
+          usage,
+          upstreamMs: performance.now() - upstreamStarted,
+        };
+        const record = completedRecord(job, produced, progress.retries, startedAt, started);
+        await store(record);
+        countUsage(record);
+        fill(key, { provider: provider.name, model: produced.model, value: produced.value, usage });
+        return record;
+      })(),
+    };
   }
 
   function observeUpstream(model: string, upstreamMs: number) {
@@ -255,7 +568,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     try {
       await deps.writeRecord(record);
     } catch (error) {
-      deps.logger.error({ err: error, requestId: record.id }, "could not store the request record");
+      deps.logger.error({ err: error, requestRecordId: record.id }, "could not store the request record");
       throw new AppError("service_unavailable", "the request could not be recorded; try again shortly", {
         retryAfterSeconds: 1,
         cause: error,
@@ -263,7 +576,60 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
   }
 
-  return { create, modelFor };
+  /** Usage counted with the tokenizer, for an upstream that reports none. */
+  function countedUsage(body: ChatCompletionRequest, answer: string): TokenUsage {
+    const prompt = countPromptTokens(body.messages, body.tools);
+    const completion = countTextTokens(answer);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  }
+
+  return { create, createStream, chatCompletion, chatCompletionStream, embeddings, modelFor };
+}
+
+/**
+ * How a stream's answer is kept in the cache: the same value a plain request of the same API caches, so a streamed
+ * answer serves a later plain repeat and the other way round; a cached value replays as a stream.
+ */
+interface StreamCodec<T> {
+  encode(completion: ChatCompletion): T;
+  decode(value: T, entry: { model: string; usage: TokenUsage }): ChatCompletion;
+}
+
+const completionCodec: StreamCodec<ChatCompletion> = {
+  encode: (completion) => completion,
+  decode: (completion) => completion,
+};
+
+/** The native API caches text; a replay wraps it in a completion of one choice. */
+const textCodec: StreamCodec<unknown> = {
+  encode: (completion) => completion.choices[0]?.message.content ?? "",
+  decode: (text, entry) => ({
+    id: `chatcmpl-${newId("req").slice(4)}`,
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: entry.model,
+    choices: [{ index: 0, message: { role: "assistant", content: String(text) }, finish_reason: "stop" }],
+    usage: entry.usage,
+  }),
+};
+
+/** The table is keyed by type; TypeScript cannot follow that correlation, so it is restated once, here. */
+function chatTask(type: Exclude<RequestType, "embed">): ChatTask<Exclude<RequestType, "embed">> {
+  return taskTypes[type] as unknown as ChatTask<Exclude<RequestType, "embed">>;
+}
+
+/** A completion as stored: its text when it is one plain answer, else the assistant messages. */
+export function completionOutput(completion: ChatCompletion): unknown {
+  const [only, ...others] = completion.choices;
+  if (only && others.length === 0 && !only.message.tool_calls) return only.message.content;
+  return completion.choices.map((choice) => choice.message);
+}
+
+/** Embeddings as stored: one vector like the native API's, or all of them. */
+function embeddingOutput(response: EmbeddingResponse): unknown {
+  const vectors = response.data.map((item) => item.embedding);
+  const dimensions = Array.isArray(vectors[0]) ? vectors[0].length : null;
+  return vectors.length === 1 ? { embedding: vectors[0], dimensions } : { embeddings: vectors, dimensions };
 }
 
 function elapsed(started: number): number {
@@ -278,21 +644,11 @@ function tokens(usage: TokenUsage) {
   };
 }
 
-function addUsage(total: TokenUsage, completion: ChatCompletion): TokenUsage {
-  const usage: Usage | undefined = completion.usage;
+function addUsage(total: TokenUsage, usage: Usage | undefined): TokenUsage {
   if (!usage) return total;
   return {
     prompt_tokens: total.prompt_tokens + usage.prompt_tokens,
     completion_tokens: total.completion_tokens + usage.completion_tokens,
     total_tokens: total.total_tokens + usage.total_tokens,
   };
-}
-
-function parseCached(text: string | undefined): CachedAnswer | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as CachedAnswer;
-  } catch {
-    return undefined;
-  }
 }

@@ -32,6 +32,20 @@ const commonOptions = {
 /** Deliberately missing the required field, so that validating it names that field; hence the cast. */
 const emptyOptions = {} as never;
 
+const streamable = {
+  stream: z
+    .boolean()
+    .default(false)
+    .describe("true: answer with server-sent events (`delta` events with text, then `done` with the request object)"),
+};
+
+const notStreamable = {
+  stream: z
+    .literal(false, { error: "streaming is offered for chat, summarize and translate only" })
+    .optional()
+    .describe("only false: this type answers in one piece"),
+};
+
 const common = {
   model: z.string().min(1).max(128).optional().describe("The model; the service's default for the type otherwise."),
   cache: z.boolean().default(true).describe("false: neither read nor write the response cache."),
@@ -55,6 +69,7 @@ const jsonSchemaObject = z
 
 export const chatRequestSchema = z.strictObject({
   type: z.literal("chat"),
+  ...streamable,
   input: z.union([text, z.array(chatMessage).min(1)]).describe("A text, or a list of {role, content} messages."),
   options: z.strictObject(commonOptions).default({}),
   ...common,
@@ -62,6 +77,7 @@ export const chatRequestSchema = z.strictObject({
 
 export const summarizeRequestSchema = z.strictObject({
   type: z.literal("summarize"),
+  ...streamable,
   input: text,
   options: z.strictObject({ ...commonOptions, length: z.enum(["short", "medium", "long"]).default("medium") }).default({
     length: "medium",
@@ -71,6 +87,7 @@ export const summarizeRequestSchema = z.strictObject({
 
 export const translateRequestSchema = z.strictObject({
   type: z.literal("translate"),
+  ...streamable,
   input: text,
   options: z
     .strictObject({
@@ -83,6 +100,7 @@ export const translateRequestSchema = z.strictObject({
 
 export const classifyRequestSchema = z.strictObject({
   type: z.literal("classify"),
+  ...notStreamable,
   input: text,
   options: z
     .strictObject({ ...commonOptions, labels: labels.describe("2 to 50 distinct labels.") })
@@ -92,6 +110,7 @@ export const classifyRequestSchema = z.strictObject({
 
 export const extractRequestSchema = z.strictObject({
   type: z.literal("extract"),
+  ...notStreamable,
   input: text,
   options: z.strictObject({ ...commonOptions, schema: jsonSchemaObject }).prefault(emptyOptions),
   ...common,
@@ -99,6 +118,7 @@ export const extractRequestSchema = z.strictObject({
 
 export const embedRequestSchema = z.strictObject({
   type: z.literal("embed"),
+  ...notStreamable,
   input: text,
   options: z
     .strictObject({ dimensions: z.number().int().min(1).max(8_192).optional().describe("Shorten the embedding.") })

@@ -1,0 +1,43 @@
+import { encode, encodeChat } from "gpt-tokenizer";
+import type { ChatMessage } from "./providers/provider.ts";
+
+/**
+ * Token counting with OpenAI's own tokenizer (o200k, as gpt-4o and later use). The mock upstream counts its usage
+ * with it, and the gateway uses it where an upstream reports none and to estimate a request before sending it.
+ */
+
+/** User text may contain strings like `<|endoftext|>`; count them as plain text instead of throwing. */
+export const plainText = { disallowedSpecial: new Set<string>() };
+
+export function countTextTokens(text: string): number {
+  return encode(text, plainText).length;
+}
+
+/** The text of a message's content: a string, or the text parts of a content-part array. */
+export function messageText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  let text = "";
+  for (const part of content) {
+    if (part && typeof part === "object" && typeof (part as { text?: unknown }).text === "string") {
+      text += (part as { text: string }).text;
+    }
+  }
+  return text;
+}
+
+/** Prompt tokens the way OpenAI's chat format counts them (per-message framing included). */
+export function countPromptTokens(messages: readonly ChatMessage[], tools?: unknown): number {
+  const chat = messages.map((message) => {
+    let content = messageText(message.content);
+    // Tool calls an assistant made earlier are part of the prompt too.
+    if (message.tool_calls !== undefined) content += JSON.stringify(message.tool_calls);
+    return typeof message.name === "string"
+      ? { role: message.role, name: message.name, content }
+      : { role: message.role, content };
+  });
+  let tokens = encodeChat(chat, "gpt-4o", plainText).length;
+  if (tools !== undefined) tokens += countTextTokens(JSON.stringify(tools));
+  return tokens;
+}
+
