@@ -18,6 +18,7 @@ import { countPromptTokens, countTextTokens } from "../tokens.ts";
 import { cacheKey } from "./cache-key.ts";
 import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "./cost.ts";
+import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
 
@@ -57,6 +58,8 @@ export interface RequestServiceDeps {
   metrics: Metrics;
   logger: Logger;
   settings: { cacheTtlSeconds: number; defaultChatModel: string; defaultEmbedModel: string };
+  /** Shares one upstream call among identical requests in flight; in-process only when not given. */
+  singleFlight?: SingleFlight;
 }
 
 // A type alias (not an interface) so that it fits OpenAI's Usage, which allows more fields.
@@ -112,6 +115,7 @@ export type RequestService = ReturnType<typeof createRequestService>;
  */
 export function createRequestService(deps: RequestServiceDeps) {
   const { provider, cache, metrics, settings } = deps;
+  const singleFlight = deps.singleFlight ?? createSingleFlight({ lockTtlMs: 30_000 });
 
   // ---- the native API ----------------------------------------------------------------------------------------
 
@@ -298,9 +302,9 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
   }
 
-  function fill<T>(key: string | undefined, entry: CacheEntry<T>) {
-    // The answer does not wait for the cache fill; a failed fill only costs a later miss.
-    if (key) void cache.set(key, JSON.stringify(entry), settings.cacheTtlSeconds);
+  /** A failed fill only costs a later miss (the cache reports and swallows its errors). */
+  async function fill<T>(key: string | undefined, entry: CacheEntry<T>): Promise<void> {
+    if (key) await cache.set(key, JSON.stringify(entry), settings.cacheTtlSeconds);
   }
 
   function baseRecord(job: JobInfo<unknown>, startedAt: Date) {
@@ -427,9 +431,30 @@ export function createRequestService(deps: RequestServiceDeps) {
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
 
     const progress = { retries: 0 };
+    const callOptions = callOptionsFor(job, progress);
     let produced: Produced<T>;
+    let shared = false;
     try {
-      produced = await job.call(callOptionsFor(job, progress));
+      if (key && job.context.cacheMode === "use") {
+        // Identical requests arriving together share this call; the others are answered as cache hits.
+        const flight = await singleFlight.run(
+          key,
+          async () => {
+            const own = await job.call(callOptions);
+            await fill(key, entryOf(own));
+            return own;
+          },
+          async () => {
+            const entry = await lookup(job, key);
+            return entry && { value: entry.value, model: entry.model, usage: entry.usage, upstreamMs: 0 };
+          },
+        );
+        produced = flight.value;
+        shared = flight.shared;
+      } else {
+        produced = await job.call(callOptions);
+        void fill(key, entryOf(produced));
+      }
     } catch (caught) {
       const error = asCancellation(job, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
@@ -437,11 +462,20 @@ export function createRequestService(deps: RequestServiceDeps) {
       throw error;
     }
 
+    if (shared) {
+      metrics.cacheLookups.inc({ result: "coalesced" });
+      const record = hitRecord(job, entryOf(produced), startedAt, started);
+      await store(record);
+      return { value: produced.value, record, cache: "hit" };
+    }
     const record = completedRecord(job, produced, progress.retries, startedAt, started);
     await store(record);
     countUsage(record);
-    fill(key, { provider: provider.name, model: produced.model, value: produced.value, usage: produced.usage });
     return { value: produced.value, record, cache: key ? "miss" : "bypass" };
+  }
+
+  function entryOf<T>(produced: Produced<T>): CacheEntry<T> {
+    return { provider: provider.name, model: produced.model, value: produced.value, usage: produced.usage };
   }
 
   /**
@@ -541,7 +575,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         const record = completedRecord(job, produced, progress.retries, startedAt, started);
         await store(record);
         countUsage(record);
-        fill(key, { provider: provider.name, model: produced.model, value: produced.value, usage });
+        void fill(key, entryOf(produced));
         return record;
       })(),
     };

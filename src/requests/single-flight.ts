@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { isAppError } from "../errors.ts";
+
+/**
+ * Identical requests in flight at the same time share one upstream call. In this process they wait on the same
+ * promise; across instances that share a Redis, a short lock names the one instance that calls the upstream, and
+ * the others wait for its answer to appear in the shared cache.
+ */
+export interface SingleFlight {
+  /**
+   * `lead` makes the call and must have filled the cache before it resolves; `readShared` reads a leader's answer
+   * from the cache. `shared` says the answer came from another caller's call.
+   */
+  run<T>(
+    key: string,
+    lead: () => Promise<T>,
+    readShared: () => Promise<T | undefined>,
+  ): Promise<{ value: T; shared: boolean }>;
+  /** Calls in flight in this process (for tests and metrics). */
+  size(): number;
+}
+
+export interface SingleFlightOptions {
+  redis?: Redis;
+  /** How long another instance may hold a key before this one stops waiting and calls the upstream itself. */
+  lockTtlMs: number;
+  /** How often a waiting instance looks for the leader's answer. Default 20 ms. */
+  pollIntervalMs?: number;
+  onRedisError?: (error: unknown) => void;
+}
+
+const lockPrefix = "arh:flight:";
+
+/** Deletes the lock only if it is still ours: a slow leader must not free a lock another instance took over. */
+const releaseScript = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
+
+export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
+  const { redis, lockTtlMs } = options;
+  const pollIntervalMs = options.pollIntervalMs ?? 20;
+  const local = new Map<string, Promise<unknown>>();
+
+  async function leadAcrossInstances<T>(
+    key: string,
+    lead: () => Promise<T>,
+    readShared: () => Promise<T | undefined>,
+  ): Promise<{ value: T; shared: boolean }> {
+    if (!redis) return { value: await lead(), shared: false };
+    const lockKey = lockPrefix + key;
+    const token = randomBytes(12).toString("base64url");
+    const deadline = Date.now() + lockTtlMs;
+
+    while (Date.now() < deadline) {
+      let acquired: boolean;
+      try {
+        acquired = (await redis.set(lockKey, token, "PX", lockTtlMs, "NX")) === "OK";
+      } catch (error) {
+        // Without Redis each instance coalesces only its own requests; the call itself goes ahead.
+        options.onRedisError?.(error);
+        return { value: await lead(), shared: false };
+      }
+      if (acquired) {
+        try {
+          return { value: await lead(), shared: false };
+        } finally {
+          await redis.eval(releaseScript, 1, lockKey, token).catch((error: unknown) => options.onRedisError?.(error));
+        }
+      }
+      // Another instance is calling the upstream: wait for its answer, or for its lock to go (it failed).
+      while (Date.now() < deadline) {
+        await delay(pollIntervalMs);
+        const shared = await readShared();
+        if (shared !== undefined) return { value: shared, shared: true };
+        const held = await redis.exists(lockKey).catch(() => 0);
+        if (!held) break;
+      }
+    }
+    // The other instance took longer than its lock allows: stop waiting and call the upstream here.
+    return { value: await lead(), shared: false };
+  }
+
+  return {
+    async run(key, lead, readShared) {
+      for (;;) {
+        const running = local.get(key) as Promise<{ value: Awaited<ReturnType<typeof lead>> }> | undefined;
+        if (running) {
+          try {
+            return { value: (await running).value, shared: true };
+          } catch (error) {
+            // The leader's client went away and its call was cancelled; that is no answer for the others.
+            if (isAppError(error) && error.code === "client_closed") continue;
+            throw error;
+          }
+        }
+        const own = leadAcrossInstances(key, lead, readShared);
+        local.set(key, own);
+        const forget = () => {
+          if (local.get(key) === own) local.delete(key);
+        };
+        own.then(forget, forget);
+        return own;
+      }
+    },
+    size: () => local.size,
+  };
+}
