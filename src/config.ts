@@ -30,6 +30,23 @@ export const configSchema = z.object({
   CACHE_MAX_ENTRIES: z.preprocess(emptyAsUndefined, int(1).default(10_000)),
   UPSTREAM_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(1).default(120_000)),
   UPSTREAM_MAX_RETRIES: z.preprocess(emptyAsUndefined, int(0).max(10).default(2)),
+  UPSTREAM_CONNECT_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(1).default(10_000)),
+  UPSTREAM_TOTAL_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(1).default(600_000)),
+  UPSTREAM_FALLBACKS: z.preprocess(
+    (value) => {
+      if (value === undefined || value === "") return {};
+      try {
+        return JSON.parse(String(value));
+      } catch {
+        return value; // left as text, so the schema below names the variable
+      }
+    },
+    z.record(z.string().min(1), z.array(z.string().min(1)).min(1), {
+      error: 'must be JSON like {"gpt-4o":["gpt-4o-mini"],"summarize":["gpt-4.1-mini"]}',
+    }),
+  ),
+  CIRCUIT_FAILURE_THRESHOLD: z.preprocess(emptyAsUndefined, int(1).default(5)),
+  CIRCUIT_COOL_DOWN_MS: z.preprocess(emptyAsUndefined, int(1).default(30_000)),
   BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
   KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(10_000)),
   DEFAULT_CHAT_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("gpt-4o-mini")),

@@ -12,9 +12,11 @@ import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createMockProvider } from "./providers/mock.ts";
+import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
 import { createOpenAIProvider } from "./providers/openai.ts";
 import type { Provider } from "./providers/provider.ts";
 import { createRequestService, type RequestService } from "./requests/request-service.ts";
+import { createSingleFlight } from "./requests/single-flight.ts";
 
 export interface Services {
   logger: Logger;
@@ -56,14 +58,21 @@ export async function createServices(config: Config, options: CreateServicesOpti
     ? createRedisCache(redis, (error) => logger.warn({ err: error }, "cache unavailable; answering as a miss"))
     : createMemoryCache(config.CACHE_MAX_ENTRIES);
 
-  const provider: Provider = config.OPENAI_API_KEY
+  const upstream: Provider = config.OPENAI_API_KEY
     ? createOpenAIProvider({
         baseUrl: config.OPENAI_BASE_URL,
         apiKey: config.OPENAI_API_KEY,
         timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+        connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+        totalTimeoutMs: config.UPSTREAM_TOTAL_TIMEOUT_MS,
         maxRetries: config.UPSTREAM_MAX_RETRIES,
       })
     : createMockProvider();
+  const provider = withCircuitBreaker(upstream, {
+    failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
+    coolDownMs: config.CIRCUIT_COOL_DOWN_MS,
+    onStateChange: (state) => logger.warn({ state, provider: upstream.name }, `upstream circuit ${state}`),
+  });
 
   const users = createUserRepository(database.db);
   const apiKeys = createApiKeyRepository(database.db);
@@ -86,7 +95,14 @@ export async function createServices(config: Config, options: CreateServicesOpti
       cacheTtlSeconds: config.CACHE_TTL_SECONDS,
       defaultChatModel: config.DEFAULT_CHAT_MODEL,
       defaultEmbedModel: config.DEFAULT_EMBED_MODEL,
+      fallbacks: config.UPSTREAM_FALLBACKS,
     },
+    singleFlight: createSingleFlight({
+      redis,
+      // The longest another instance may hold a request's answer before the others call the upstream themselves.
+      lockTtlMs: Math.min(config.UPSTREAM_TIMEOUT_MS, 60_000),
+      onRedisError: (error) => logger.warn({ err: error }, "coalescing across instances unavailable"),
+    }),
   });
 
   const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping() };

@@ -69,3 +69,75 @@ describe("upstream faults through the service", () => {
     assert.ok(service.upstream!.stats().clientDisconnects > disconnectsBefore, "the upstream saw the call closed");
   });
 });
+
+describe("fallbacks, the total deadline and the circuit breaker", () => {
+  let service: TestService;
+  let user: { id: string; key: string };
+
+  before(async () => {
+    service = await startTestService({
+      backend: "postgres",
+      redis: false,
+      env: {
+        UPSTREAM_MAX_RETRIES: "0",
+        UPSTREAM_TOTAL_TIMEOUT_MS: "400",
+        UPSTREAM_FALLBACKS: JSON.stringify({ "gpt-4o": ["gpt-4o-mini"], translate: ["gpt-4.1-mini"] }),
+        CIRCUIT_FAILURE_THRESHOLD: "3",
+        CIRCUIT_COOL_DOWN_MS: "1000",
+      },
+    });
+    user = await service.createUser();
+  });
+  after(() => service.close());
+
+  const post = (body: unknown) => service.call("POST", "/requests", { key: user.key, body });
+  const calls = () => service.upstream?.stats().requests["POST /v1/chat/completions"] ?? 0;
+
+  test("a model that fails for good falls back to the next one configured for it", async () => {
+    service.upstream!.setFaults({ failNext: [{ status: 503 }] });
+    const answer = await post({ type: "summarize", input: `fallback ${Date.now()}`, model: "gpt-4o" });
+    assert.equal(answer.status, 201, answer.text);
+    assert.equal(answer.body.model, "gpt-4o-mini");
+
+    service.upstream!.setFaults({ failNext: [{ status: 500 }] });
+    const byType = await post({
+      type: "translate",
+      input: `per type ${Date.now()}`,
+      options: { target_language: "it" },
+    });
+    assert.equal(byType.status, 201, byType.text);
+    assert.equal(byType.body.model, "gpt-4.1-mini");
+
+    // A bad request is the caller's own: no fallback.
+    service.upstream!.setFaults({ failNext: [{ status: 400, message: "nope" }] });
+    assert.equal((await post({ type: "summarize", input: `no fallback ${Date.now()}`, model: "gpt-4o" })).status, 400);
+  });
+
+  test("a call that outlasts UPSTREAM_TOTAL_TIMEOUT_MS is a 504", async () => {
+    service.upstream!.setFaults({ latencyMs: 1_500 });
+    const started = Date.now();
+    const answer = await post({ type: "chat", input: `slow ${Date.now()}`, cache: false });
+    service.upstream!.setFaults({ latencyMs: 0 });
+    assert.equal(answer.status, 504, answer.text);
+    assert.ok(Date.now() - started < 1_400, "it did not wait for the upstream");
+  });
+
+  test("after repeated failures the circuit opens (503 + Retry-After, no upstream call), then a probe closes it", async () => {
+    // A success first: failures of the tests before must not count toward this one.
+    assert.equal((await post({ type: "chat", input: `fine ${Date.now()}` })).status, 201);
+    service.upstream!.setFaults({ failNext: [{ status: 500 }, { status: 500 }, { status: 500 }] });
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await post({ type: "chat", input: `fail ${i} ${Date.now()}` })).status, 502);
+    }
+    const before = calls();
+    const open = await post({ type: "chat", input: `refused ${Date.now()}` });
+    assert.equal(open.status, 503, open.text);
+    assert.ok(Number(open.headers.get("retry-after")) >= 1);
+    assert.equal(calls(), before, "an open circuit makes no upstream call");
+
+    await delay(1_100);
+    const probe = await post({ type: "chat", input: `probe ${Date.now()}` });
+    assert.equal(probe.status, 201, "the probe went through and closed the circuit");
+    assert.equal((await post({ type: "chat", input: `after ${Date.now()}` })).status, 201);
+  });
+});

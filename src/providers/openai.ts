@@ -35,6 +35,13 @@ export interface OpenAIProviderOptions {
   timeoutMs: number;
   /** Retries after the first attempt (429, 5xx, connection errors, timeouts). */
   maxRetries: number;
+  /** The longest wait for a TCP (and TLS) connection to the upstream. Default: the smaller of timeoutMs and 10 s. */
+  connectTimeoutMs?: number;
+  /**
+   * The longest a whole call may take, retries, backoff and a stream's every chunk included; past it the call
+   * fails as a timeout. Default: no limit beyond the others.
+   */
+  totalTimeoutMs?: number;
   /** Connections kept to the upstream. Default 128. */
   connections?: number;
   /** The longest Retry-After honoured; a longer one fails the call at once. Default 10 000 ms. */
@@ -43,6 +50,11 @@ export interface OpenAIProviderOptions {
   backoffBaseMs?: number;
   /** Default 8 000 ms. */
   backoffMaxMs?: number;
+}
+
+interface CallSignal {
+  signal?: AbortSignal;
+  timedOut(): boolean;
 }
 
 /** Why one attempt failed, in terms the retry policy decides on. */
@@ -116,8 +128,26 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     connections,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connectTimeout: Math.min(timeoutMs, 10_000),
+    connectTimeout: options.connectTimeoutMs ?? Math.min(timeoutMs, 10_000),
   });
+  const { totalTimeoutMs } = options;
+
+  /**
+   * The caller's signal joined with the call's overall deadline. `timedOut()` tells a deadline from a caller who
+   * left, since both abort the same signal.
+   */
+  function callSignal(callOptions: CallOptions | undefined): CallSignal {
+    const caller = callOptions?.signal;
+    if (!totalTimeoutMs) return { signal: caller, timedOut: () => false };
+    const deadline = AbortSignal.timeout(totalTimeoutMs);
+    return {
+      signal: caller ? AbortSignal.any([caller, deadline]) : deadline,
+      timedOut: () => deadline.aborted && !caller?.aborted,
+    };
+  }
+
+  const totalTimeoutError = () =>
+    new AppError("upstream_timeout", `the upstream did not finish within ${totalTimeoutMs} ms`);
 
   const authorization = `Bearer ${apiKey}`;
   const jsonHeaders = { authorization, "content-type": "application/json", accept: "application/json" };
@@ -190,15 +220,16 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
   async function withRetries<T>(
     attempt: () => Promise<T>,
     callOptions: CallOptions | undefined,
+    call: CallSignal,
   ): Promise<CallOutcome<T>> {
-    const signal = callOptions?.signal;
+    const { signal } = call;
     const started = performance.now();
     for (let retries = 0; ; retries++) {
       let failure: Failure | undefined;
       try {
         return { value: await attempt(), retries, upstreamMs: performance.now() - started };
       } catch (error) {
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw call.timedOut() ? totalTimeoutError() : abortError(signal);
         failure = classify(error);
         if (!failure) throw error;
       }
@@ -222,7 +253,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
       try {
         await delay(delayMs, undefined, signal ? { signal } : undefined);
       } catch (error) {
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw call.timedOut() ? totalTimeoutError() : abortError(signal);
         throw error;
       }
     }
@@ -234,15 +265,20 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     payload: string | undefined,
     callOptions: CallOptions | undefined,
   ): Promise<CallOutcome<T>> {
-    return withRetries(async () => {
-      const response = await send(method, route, payload, jsonHeaders, callOptions?.signal);
-      try {
-        return (await response.body.json()) as T;
-      } catch (error) {
-        if (error instanceof SyntaxError) throw new AppError("upstream_error", "the upstream answered invalid JSON");
-        throw error;
-      }
-    }, callOptions);
+    const call = callSignal(callOptions);
+    return withRetries(
+      async () => {
+        const response = await send(method, route, payload, jsonHeaders, call.signal);
+        try {
+          return (await response.body.json()) as T;
+        } catch (error) {
+          if (error instanceof SyntaxError) throw new AppError("upstream_error", "the upstream answered invalid JSON");
+          throw error;
+        }
+      },
+      callOptions,
+      call,
+    );
   }
 
   return {
@@ -266,7 +302,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     },
 
     async *chatCompletionStream(body: ChatCompletionRequest, callOptions?: CallOptions) {
-      const signal = callOptions?.signal;
+      const call = callSignal(callOptions);
+      const { signal } = call;
       const streamOptions = isRecord(body.stream_options) ? body.stream_options : {};
       const payload = JSON.stringify({
         ...body,
@@ -275,16 +312,20 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
       });
 
       // Open the stream and read up to its first event inside the retry loop: until then a retry is invisible.
-      const { value: opened } = await withRetries(async () => {
-        const response = await send("POST", "/chat/completions", payload, streamHeaders, signal);
-        const events = readSseData(response.body);
-        try {
-          return { response, events, first: await events.next() };
-        } catch (error) {
-          response.body.destroy();
-          throw error;
-        }
-      }, callOptions);
+      const { value: opened } = await withRetries(
+        async () => {
+          const response = await send("POST", "/chat/completions", payload, streamHeaders, signal);
+          const events = readSseData(response.body);
+          try {
+            return { response, events, first: await events.next() };
+          } catch (error) {
+            response.body.destroy();
+            throw error;
+          }
+        },
+        callOptions,
+        call,
+      );
 
       let finished = false;
       try {
@@ -297,7 +338,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
         }
         if (!finished) throw new AppError("upstream_error", "the upstream closed the stream before [DONE]");
       } catch (error) {
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw call.timedOut() ? totalTimeoutError() : abortError(signal);
         if (error instanceof AppError) throw error;
         const failure = classify(error);
         if (failure?.kind === "timeout") {

@@ -22,6 +22,9 @@ import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
 
+/** Failures another model may not have. */
+const fallbackCodes = new Set(["upstream_error", "upstream_timeout", "upstream_invalid_output"]);
+
 /** `use`: read and fill; `refresh` (Cache-Control: no-cache): skip the read, fill; `bypass`: neither. */
 export type CacheMode = "use" | "refresh" | "bypass";
 export type CacheResult = "hit" | "miss" | "bypass";
@@ -57,7 +60,13 @@ export interface RequestServiceDeps {
   writeRecord(record: RequestRecord): Promise<void>;
   metrics: Metrics;
   logger: Logger;
-  settings: { cacheTtlSeconds: number; defaultChatModel: string; defaultEmbedModel: string };
+  settings: {
+    cacheTtlSeconds: number;
+    defaultChatModel: string;
+    defaultEmbedModel: string;
+    /** Models to try in order when a model (or any model of a request type) fails for good. */
+    fallbacks?: Record<string, string[]>;
+  };
   /** Shares one upstream call among identical requests in flight; in-process only when not given. */
   singleFlight?: SingleFlight;
 }
@@ -100,7 +109,8 @@ interface Job<T> {
   cacheable: boolean;
   /** The stored output for an answer. */
   outputOf(value: T): unknown;
-  call(callOptions: CallOptions): Promise<Produced<T>>;
+  /** Calls the upstream with this model (the job's own, or a fallback). */
+  call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }
 
 /** A job without its call: what the cache, the records and a stream need to know. */
@@ -135,7 +145,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       metadata: request.metadata ?? {},
       cacheable: request.cache,
       outputOf: (output) => output,
-      call: (callOptions) => callNative(request, model, callOptions),
+      call: (callModel, callOptions) => callNative(request, callModel, callOptions),
     };
   }
 
@@ -230,12 +240,12 @@ export function createRequestService(deps: RequestServiceDeps) {
       metadata: {},
       cacheable: true,
       outputOf: completionOutput,
-      call: async (callOptions) => {
-        const call = await provider.chatCompletion(body, callOptions);
-        observeUpstream(body.model, call.upstreamMs);
+      call: async (model, callOptions) => {
+        const call = await provider.chatCompletion(model === body.model ? body : { ...body, model }, callOptions);
+        observeUpstream(model, call.upstreamMs);
         const usage =
           call.value.usage ?? countedUsage(body, call.value.choices.map((c) => c.message.content ?? "").join(""));
-        return { value: call.value, model: call.value.model || body.model, usage, upstreamMs: call.upstreamMs };
+        return { value: call.value, model: call.value.model || model, usage, upstreamMs: call.upstreamMs };
       },
     };
   }
@@ -263,13 +273,13 @@ export function createRequestService(deps: RequestServiceDeps) {
       metadata: {},
       cacheable: true,
       outputOf: embeddingOutput,
-      call: async (callOptions) => {
-        const call = await provider.embeddings(body, callOptions);
-        observeUpstream(body.model, call.upstreamMs);
+      call: async (model, callOptions) => {
+        const call = await provider.embeddings(model === body.model ? body : { ...body, model }, callOptions);
+        observeUpstream(model, call.upstreamMs);
         const { prompt_tokens, total_tokens } = call.value.usage;
         return {
           value: call.value,
-          model: body.model,
+          model,
           usage: { prompt_tokens, completion_tokens: 0, total_tokens },
           upstreamMs: call.upstreamMs,
         };
@@ -440,7 +450,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         const flight = await singleFlight.run(
           key,
           async () => {
-            const own = await job.call(callOptions);
+            const own = await callWithFallbacks(job, callOptions);
             await fill(key, entryOf(own));
             return own;
           },
@@ -452,7 +462,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         produced = flight.value;
         shared = flight.shared;
       } else {
-        produced = await job.call(callOptions);
+        produced = await callWithFallbacks(job, callOptions);
         void fill(key, entryOf(produced));
       }
     } catch (caught) {
@@ -472,6 +482,30 @@ export function createRequestService(deps: RequestServiceDeps) {
     await store(record);
     countUsage(record);
     return { value: produced.value, record, cache: key ? "miss" : "bypass" };
+  }
+
+  /**
+   * Runs `attempt` with the job's model, then with each fallback configured for the model or the type, while the
+   * failure is the upstream's (an error past retries, a timeout, output that never fit). The caller's own
+   * mistakes and a client that left end it at once.
+   */
+  async function eachModel<R>(job: JobInfo<unknown>, attempt: (model: string) => Promise<R>): Promise<R> {
+    const models = [job.model, ...(settings.fallbacks?.[job.model] ?? settings.fallbacks?.[job.type] ?? [])];
+    for (let i = 0; ; i++) {
+      const model = models[i]!;
+      try {
+        return await attempt(model);
+      } catch (error) {
+        const next = models[i + 1];
+        if (!next || !isAppError(error) || !fallbackCodes.has(error.code) || job.context.signal?.aborted) throw error;
+        metrics.upstreamErrors.inc({ provider: provider.name, code: error.code });
+        deps.logger.warn({ model, fallback: next, code: error.code }, "upstream failed; trying the fallback model");
+      }
+    }
+  }
+
+  function callWithFallbacks<T>(job: Job<T>, callOptions: CallOptions): Promise<Produced<T>> {
+    return eachModel(job as JobInfo<unknown>, (model) => job.call(model, callOptions));
   }
 
   function entryOf<T>(produced: Produced<T>): CacheEntry<T> {
@@ -505,8 +539,22 @@ export function createRequestService(deps: RequestServiceDeps) {
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
 
     const progress = { retries: 0 };
-    const upstream = provider.chatCompletionStream(body, callOptionsFor(job, progress));
-    const iterator = upstream[Symbol.asyncIterator]();
+    const callOptions = callOptionsFor(job, progress);
+    let iterator!: AsyncIterator<ChatCompletionChunk>;
+    let first!: IteratorResult<ChatCompletionChunk>;
+    try {
+      // A stream falls back to another model only until its first chunk: after that the client has seen output.
+      await eachModel(job, async (model) => {
+        const upstream = provider.chatCompletionStream(model === body.model ? body : { ...body, model }, callOptions);
+        iterator = upstream[Symbol.asyncIterator]();
+        first = await iterator.next();
+      });
+    } catch (caught) {
+      const error = asCancellation(cacheJob, caught);
+      const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+      await store(endedRecord(cacheJob, error, empty, progress.retries, startedAt, started));
+      throw error;
+    }
     const gatherer = createChunkGatherer();
     const promptTokens = () => countPromptTokens(body.messages, body.tools);
     const partialUsage = (): TokenUsage => {
@@ -517,15 +565,6 @@ export function createRequestService(deps: RequestServiceDeps) {
       return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
     };
 
-    let first: IteratorResult<ChatCompletionChunk>;
-    try {
-      first = await iterator.next();
-    } catch (caught) {
-      const error = asCancellation(cacheJob, caught);
-      const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
-      await store(endedRecord(cacheJob, error, empty, progress.retries, startedAt, started));
-      throw error;
-    }
     const upstreamStarted = performance.now();
 
     return {
