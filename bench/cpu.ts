@@ -78,3 +78,13 @@ function machineBusyMs(): number | null {
 }
 
 const round = (value: number) => Math.round(value * 100) / 100;
+
+/** How many cores the machine keeps busy over `ms` (before the benchmark starts anything: other people's load). */
+export async function machineBusyCores(ms = 1_000): Promise<number | null> {
+  const before = machineBusyMs();
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = machineBusyMs();
+  if (before === null || after === null) return null;
+  return round((after - before) / (performance.now() - started));
+}

@@ -10,10 +10,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 
 /** The repository root: children run from there so `src/…` paths and `node_modules` resolve. */
-export const repoRoot = new URL("..", import.meta.url).pathname;
+export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** How long a child gets to finish after SIGTERM before it is killed. The service drains in-flight requests. */
 const stopGraceMs = 10_000;
@@ -35,7 +36,12 @@ export interface Child {
  * Spawns `node --import tsx <args>` in its own process group, so a Ctrl-C in the terminal reaches the benchmark only
  * and the benchmark decides when (and in what order) its children stop.
  */
-export function spawnNode(name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Child {
+export function spawnNode(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeOptions: string[] = [],
+): Child {
   const child: ChildProcess = spawn(process.execPath, [...nodeOptions, "--import", "tsx", ...args], {
     cwd: repoRoot,
     env,

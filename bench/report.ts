@@ -81,7 +81,8 @@ export function problems(runs: RunResult[], phase: "warm-up" | "measured"): stri
     if (run.answers === 0) found.push(`${at}: no answers at all`);
     if (run.non2xx > 0) found.push(`${at}: ${run.non2xx} non-2xx answers (${JSON.stringify(run.statusCodes)})`);
     if (run.errors > 0) found.push(`${at}: ${run.errors} errors (${run.timeouts} of them timeouts)`);
-    if (run.unexpected > 0) found.push(`${at}: ${run.unexpected} unexpected answers, e.g. ${run.unexpectedExamples[0]}`);
+    if (run.unexpected > 0)
+      found.push(`${at}: ${run.unexpected} unexpected answers, e.g. ${run.unexpectedExamples[0]}`);
     // Requests in flight when the load stops may still reach the mock: up to one per connection.
     const slack = run.upstreamCallsExpected > 0 ? run.connections : 0;
     if (run.upstreamCalls < run.upstreamCallsExpected || run.upstreamCalls > run.upstreamCallsExpected + slack) {
@@ -131,17 +132,25 @@ export function formatTable(rows: Row[]): string {
   return [render(columns), render(widths.map((width) => "-".repeat(width))), ...lines.map(render)].join("\n");
 }
 
-export const tableLegend = [
-  "req/s, p50, p99: medians of the rounds; ±%: spread of the rounds' req/s ((max − min) / median).",
-  "non-2xx counts wrong answers too (x-cache not as expected); non-2xx and errors are totals over all rounds.",
-  "× direct: req/s over the direct baseline's at the same connections. +p50/+p99: added latency over direct at 1",
-  "connection. svc ms: the service's own mean time per POST /requests (its /metrics). cpu: share of a core used by",
-  "the service, the mock, the load generator and everything else (PostgreSQL, Redis, kernel); the machine has",
-].join("\n");
+export function tableLegend(cores: number): string {
+  return [
+    "req/s, p50, p99: medians of the rounds; ±%: spread of the rounds' req/s ((max − min) / median).",
+    "non-2xx counts wrong answers too (x-cache not as expected); non-2xx and errors are totals over all rounds.",
+    "× direct: req/s over the direct baseline's at the same connections; +p50/+p99: latency added to direct's, at 1",
+    "connection. svc ms: the service's own mean time per POST /requests (its /metrics). cpu: share of a core used by",
+    `the service, the mock, the load generator and everything else (PostgreSQL, Redis, kernel); ${cores} cores in all.`,
+  ].join("\n");
+}
 
 export async function writeResults(directory: string, startedAt: Date, results: unknown): Promise<string> {
   await mkdir(directory, { recursive: true });
-  const file = join(directory, `${startedAt.toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z")}.json`);
+  const file = join(
+    directory,
+    `${startedAt
+      .toISOString()
+      .replaceAll(":", "-")
+      .replace(/\.\d+Z$/, "Z")}.json`,
+  );
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   return file;
 }
@@ -150,7 +159,9 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return 0;
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
 }
 
 function medianOrNull(values: Array<number | null | undefined>): number | null {

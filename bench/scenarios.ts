@@ -58,7 +58,8 @@ function template(build: (input: string) => unknown): (input: string) => string 
   const whole = JSON.stringify(build(marker));
   const encodedMarker = JSON.stringify(marker);
   const at = whole.indexOf(encodedMarker);
-  if (at < 0 || whole.indexOf(encodedMarker, at + 1) >= 0) throw new Error("the body template must hold the input once");
+  if (at < 0 || whole.indexOf(encodedMarker, at + 1) >= 0)
+    throw new Error("the body template must hold the input once");
   const prefix = whole.slice(0, at);
   const suffix = whole.slice(at + encodedMarker.length);
   return (input) => prefix + JSON.stringify(input) + suffix;
@@ -79,11 +80,12 @@ export function createScenarios(targets: ScenarioTargets): Record<ScenarioName, 
   const hitBody = nativeBody(`Request ${targets.runId}-fixed. ${paragraph}`);
   const userHeaders = { authorization: `Bearer ${targets.apiKey}`, "content-type": "application/json" };
 
-  const expectCache = (expected: string) => (status: number, headers: Record<string, string | string[] | undefined>) => {
-    if (status < 200 || status > 299) return undefined; // counted as non-2xx already
-    const cache = header(headers, "x-cache");
-    return cache === expected ? undefined : `x-cache: ${cache ?? "(none)"}, expected ${expected}`;
-  };
+  const expectCache =
+    (expected: string) => (status: number, headers: Record<string, string | string[] | undefined>) => {
+      if (status < 200 || status > 299) return undefined; // counted as non-2xx already
+      const cache = header(headers, "x-cache");
+      return cache === expected ? undefined : `x-cache: ${cache ?? "(none)"}, expected ${expected}`;
+    };
 
   return {
     direct: {

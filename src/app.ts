@@ -5,11 +5,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "./config.ts";
 import { createAuthHook } from "./http/auth.ts";
+import { registerCors } from "./http/cors.ts";
 import { errorHandler, notFoundHandler } from "./http/error-handler.ts";
 import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
+import { createIdempotencyHooks } from "./http/idempotency.ts";
+import { registerMeRoutes } from "./http/me.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
+import { securityHeaders } from "./http/security-headers.ts";
 import type { Services } from "./services.ts";
 
 declare module "fastify" {
@@ -39,6 +43,8 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
       const given = request.headers["x-request-id"];
       return typeof given === "string" && saneRequestId.test(given) ? given : randomUUID();
     },
+    // request.ip (the per-address limit on failed authentication) from X-Forwarded-For only behind trusted proxies.
+    trustProxy: trustProxyOf(config.TRUST_PROXY),
     return503OnClosing: true,
     forceCloseConnections: "idle",
   });
@@ -58,9 +64,19 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   app.addHook("onRequest", async (request, reply) => {
     request.logFields = {};
     reply.header("x-request-id", request.id);
-    reply.header("x-content-type-options", "nosniff");
   });
-  app.addHook("onRequest", createAuthHook({ verifier: services.keyVerifier, adminApiKey: config.ADMIN_API_KEY }));
+  app.addHook("onRequest", securityHeaders);
+  // Before the auth hook, so that a 401 or 429 still carries the CORS headers a browser needs to read it.
+  await registerCors(app, config.CORS_ORIGINS);
+  app.addHook(
+    "onRequest",
+    createAuthHook({
+      verifier: services.keyVerifier,
+      adminApiKey: config.ADMIN_API_KEY,
+      failures: services.authFailures,
+      onBlocked: () => metrics.rateLimitRejections.inc({ limit: "auth" }),
+    }),
+  );
 
   // One line per request: who, what, how it went. Never a key, never a prompt or output.
   app.addHook("onResponse", async (request, reply) => {
@@ -103,9 +119,21 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     metrics,
     checks: services.readinessChecks,
   });
-  registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests });
-  registerOpenAIRoutes(app, { requestService: services.requestService, provider: services.provider });
-  registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, verifier: services.keyVerifier });
+  const idempotency = createIdempotencyHooks({
+    store: services.idempotencyStore,
+    whileRunning: config.IDEMPOTENCY_WHILE_RUNNING,
+    waitMs: config.IDEMPOTENCY_WAIT_MS,
+    logger: services.logger,
+  });
+  registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests, idempotency });
+  registerOpenAIRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
+  registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, revocation: services.keyRevocation });
+  registerMeRoutes(app, { usage: services.usage, limiter: services.limiter });
 
   return app;
+}
+
+/** A hop count is what proxy-addr means by a number; Fastify's types only name its function form. */
+function trustProxyOf(setting: Config["TRUST_PROXY"]) {
+  return typeof setting === "number" ? (_address: string, hop: number) => hop < setting : setting;
 }

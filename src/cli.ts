@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
 import { ConfigError, loadConfigFromEnvironment } from "./config.ts";
 import { createApiKeyRepository } from "./db/api-keys.ts";
 import { createDatabase, migrateDatabase } from "./db/client.ts";
@@ -6,7 +7,11 @@ import { createUserRepository } from "./db/users.ts";
 import { formatApiKey, formatUser } from "./http/admin.ts";
 import { isId } from "./ids.ts";
 import { issueApiKey } from "./keys/issue-key.ts";
-import { startService } from "./main.ts";
+import { type KeyInvalidation, publishKeyInvalidation } from "./keys/revocation.ts";
+import { defaultShutdownGraceMs, startService } from "./main.ts";
+
+/** After the drain's grace period, how long flushing the writer and closing the pools may take before exit(1). */
+const shutdownAfterDrainMs = 10_000;
 
 const usage = `Usage: npm run cli -- <command>
 
@@ -53,18 +58,32 @@ async function main(argv: string[]): Promise<number> {
 async function serve(): Promise<number> {
   const config = await loadConfigFromEnvironment();
   const service = await startService(config);
+  const { logger } = service.services;
+  let shuttingDown = false;
   const shutdown = (signal: string) => {
-    service.services.logger.info({ signal }, "shutting down: finishing in-flight requests");
+    if (shuttingDown) {
+      // A second Ctrl-C or SIGTERM: the operator does not want to wait for the drain.
+      logger.warn({ signal }, "second signal during shutdown: exiting now");
+      process.exit(1);
+    }
+    shuttingDown = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    // The drain is bounded by the grace period; this bounds what follows it (the writer's flush, closing the pools).
+    const watchdog = setTimeout(() => {
+      logger.error("shutdown did not finish in time; exiting without it");
+      process.exit(1);
+    }, defaultShutdownGraceMs + shutdownAfterDrainMs);
+    watchdog.unref();
     service.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        service.services.logger.error({ err: error }, "shutdown failed");
+        logger.error({ err: error }, "shutdown failed");
         process.exit(1);
       },
     );
   };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
   return -1;
 }
 
@@ -83,6 +102,22 @@ async function withDatabase(
     return 0;
   } finally {
     await database.close();
+  }
+}
+
+/** Running instances drop the key from their caches at once (through Redis), instead of within KEY_CACHE_TTL_MS. */
+async function tellRunningInstances(message: KeyInvalidation): Promise<void> {
+  const config = await loadConfigFromEnvironment();
+  if (!config.REDIS_URL) return;
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    await publishKeyInvalidation(redis, message);
+  } catch {
+    console.error("Could not reach Redis: running instances stop accepting the key within KEY_CACHE_TTL_MS.");
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -152,6 +187,7 @@ async function keys(subcommand: string | undefined, args: string[]): Promise<num
       const revoked = await apiKeys.revoke(id);
       if (!revoked) fail(`no key ${id}`);
       console.log(JSON.stringify(formatApiKey(revoked), null, 2));
+      await tellRunningInstances({ kind: "key", id });
     });
   }
   fail(`keys: unknown subcommand ${subcommand ?? "(none)"}`);

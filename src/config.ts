@@ -17,6 +17,42 @@ const emptyAsUndefined = (value: unknown) => (value === "" ? undefined : value);
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUndefined, schema.optional());
 const int = (min: number) => z.coerce.number().int().min(min);
 
+/** `*`, or a comma-separated list of origins (`https://app.example.com`); unset: no CORS at all. */
+const corsOrigins = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((origin) => origin.trim().replace(/\/$/, ""))
+      .filter(Boolean),
+  )
+  .refine((origins) => origins.every((origin) => origin === "*" || isOrigin(origin)), {
+    message: "must be * or a comma-separated list of origins such as https://app.example.com",
+  });
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+/** Which proxies' X-Forwarded-For to believe: false (none), true (any), a hop count, or addresses/CIDRs. */
+const trustProxy = z.string().transform((value, context): boolean | number | string[] => {
+  const text = value.trim().toLowerCase();
+  if (text === "false") return false;
+  if (text === "true") return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text.split(",").map((entry) => entry.trim());
+  if (entries.some((entry) => !/^[0-9a-f.:]+(\/\d{1,3})?$/.test(entry))) {
+    context.addIssue({ code: "custom", message: "must be true, false, a hop count, or addresses/CIDRs" });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 export const configSchema = z.object({
   PORT: z.preprocess(emptyAsUndefined, int(0).max(65535).default(8080)),
   HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default("127.0.0.1")),
@@ -45,10 +81,17 @@ export const configSchema = z.object({
       error: 'must be JSON like {"gpt-4o":["gpt-4o-mini"],"summarize":["gpt-4.1-mini"]}',
     }),
   ),
+  IDEMPOTENCY_TTL_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(86_400)),
+  IDEMPOTENCY_WHILE_RUNNING: z.preprocess(emptyAsUndefined, z.enum(["wait", "reject"]).default("wait")),
+  IDEMPOTENCY_WAIT_MS: z.preprocess(emptyAsUndefined, int(0).default(60_000)),
   CIRCUIT_FAILURE_THRESHOLD: z.preprocess(emptyAsUndefined, int(1).default(5)),
   CIRCUIT_COOL_DOWN_MS: z.preprocess(emptyAsUndefined, int(1).default(30_000)),
   BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
   KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(10_000)),
+  CORS_ORIGINS: z.preprocess(emptyAsUndefined, corsOrigins.default([])),
+  AUTH_FAILURE_LIMIT: z.preprocess(emptyAsUndefined, int(0).default(20)),
+  AUTH_FAILURE_BLOCK_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(300)),
+  TRUST_PROXY: z.preprocess(emptyAsUndefined, trustProxy.default(false)),
   DEFAULT_CHAT_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("gpt-4o-mini")),
   DEFAULT_EMBED_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).default("text-embedding-3-small")),
   LOG_LEVEL: z.preprocess(

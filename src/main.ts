@@ -1,4 +1,5 @@
-import type { FastifyInstance } from "fastify";
+import { setTimeout as delay } from "node:timers/promises";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { buildApp } from "./app.ts";
 import { createFirstAdmin } from "./bootstrap.ts";
 import type { Config } from "./config.ts";
@@ -11,15 +12,55 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** How long shutdown waits for in-flight requests before closing anyway. */
-const shutdownGraceMs = 25_000;
+/** How long shutdown waits for in-flight requests before cutting their connections. */
+export const defaultShutdownGraceMs = 25_000;
+/** While draining, how often connections that have become idle are closed. */
+const drainSweepMs = 100;
+/**
+ * After the grace period cut the last connections, how long the handlers of those requests get to finish: they
+ * cancel their upstream call and store the request as cancelled, which must reach the writer before it closes.
+ */
+const settleAfterCutMs = 3_000;
+
+export interface StartServiceOptions extends CreateServicesOptions {
+  /** How long `close()` waits for in-flight requests before cutting their connections. Default 25 000 ms. */
+  shutdownGraceMs?: number;
+}
 
 /** loadConfig → createServices → buildApp → listen. The caller decides about signals. */
-export async function startService(config: Config, options: CreateServicesOptions = {}): Promise<RunningService> {
+export async function startService(config: Config, options: StartServiceOptions = {}): Promise<RunningService> {
+  const shutdownGraceMs = options.shutdownGraceMs ?? defaultShutdownGraceMs;
   const services = await createServices(config, options);
   const { logger } = services;
   const app = await buildApp({ config, services });
-  await app.listen({ port: config.PORT, host: config.HOST });
+
+  // Draining: every answer still to go out tells its client not to reuse the connection, so a keep-alive client does
+  // not hold the server open (Fastify's close waits for every connection to end) nor send more work to it.
+  let draining = false;
+  // Set when the grace period ran out and the remaining connections were cut.
+  let cut = false;
+  // Requests whose handler has not handed over its answer yet (onSend runs for answers and errors alike). A
+  // connection closed by its client forgets its request at once; one cut by shutdown keeps it until the handler
+  // has unwound, so the cancelled request is still recorded.
+  const unanswered = new Set<FastifyRequest>();
+  app.addHook("onRequest", async (request, reply) => {
+    unanswered.add(request);
+    reply.raw.once("close", () => {
+      if (!cut) unanswered.delete(request);
+    });
+  });
+  app.addHook("onSend", async (request, reply) => {
+    unanswered.delete(request);
+    if (draining && request.raw.httpVersionMajor < 2) reply.header("connection", "close");
+  });
+
+  try {
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (error) {
+    await app.close().catch(() => {});
+    await services.close().catch(() => {});
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.PORT;
   const url = `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${port}`;
@@ -46,16 +87,45 @@ export async function startService(config: Config, options: CreateServicesOption
   }
 
   let closing: Promise<void> | undefined;
+  /**
+   * Stop accepting (the listener closes; a request on a kept-alive connection is answered 503), let the requests in
+   * flight finish for up to `shutdownGraceMs` (each is answered once its record is committed), then write whatever
+   * the writer still holds and close the pools. Idempotent.
+   */
   const close = () => {
     closing ??= (async () => {
-      const timer = setTimeout(() => {
-        logger.warn("in-flight requests did not finish in time; closing connections");
+      const startedAt = Date.now();
+      draining = true;
+      // Answers whose headers went out before the drain began (a stream) end with the connection idle: close those
+      // as they turn idle instead of waiting out the keep-alive timeout.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), drainSweepMs);
+      sweep.unref();
+      const grace = setTimeout(() => {
+        cut = true;
+        logger.warn(
+          { graceMs: shutdownGraceMs, requests: unanswered.size },
+          "in-flight requests did not finish in time; closing their connections",
+        );
         app.server.closeAllConnections();
       }, shutdownGraceMs);
-      timer.unref();
-      await app.close();
-      clearTimeout(timer);
+      grace.unref();
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(grace);
+      }
+      if (cut) {
+        // The cut requests' handlers are still unwinding; their records go through the writer closed below.
+        const settleUntil = Date.now() + settleAfterCutMs;
+        while (unanswered.size > 0 && Date.now() < settleUntil) await delay(20);
+      }
+      const pending = services.writer.pending();
       await services.close();
+      logger.info(
+        { elapsedMs: Date.now() - startedAt, flushedRecords: pending },
+        "shut down: requests drained, records written, connections closed",
+      );
     })();
     return closing;
   };

@@ -7,8 +7,12 @@ import { type ApiKeyRepository, createApiKeyRepository } from "./db/api-keys.ts"
 import { createDatabase, type Database, migrateDatabase } from "./db/client.ts";
 import { createRequestRepository, type RequestRepository } from "./db/requests.ts";
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
+import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createUserRepository, type UserRepository } from "./db/users.ts";
 import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
+import { createKeyRevocation, type KeyRevocation } from "./keys/revocation.ts";
+import { type AuthFailureLimiter, createAuthFailureLimiter } from "./limits/auth-failures.ts";
+import { createLimiter, type Limiter } from "./limits/limiter.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createMockProvider } from "./providers/mock.ts";
@@ -16,6 +20,11 @@ import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
 import { createOpenAIProvider } from "./providers/openai.ts";
 import type { Provider } from "./providers/provider.ts";
 import { createRequestService, type RequestService } from "./requests/request-service.ts";
+import {
+  createMemoryIdempotencyStore,
+  createRedisIdempotencyStore,
+  type IdempotencyStore,
+} from "./requests/idempotency-store.ts";
 import { createSingleFlight } from "./requests/single-flight.ts";
 
 export interface Services {
@@ -28,10 +37,15 @@ export interface Services {
   users: UserRepository;
   apiKeys: ApiKeyRepository;
   requests: RequestRepository;
+  usage: UsageRepository;
   writer: RequestWriter;
   keyVerifier: KeyVerifier;
+  keyRevocation: KeyRevocation;
+  limiter: Limiter;
+  authFailures: AuthFailureLimiter;
   requestService: RequestService;
   readinessChecks: Record<string, () => Promise<void>>;
+  idempotencyStore: IdempotencyStore;
   close(): Promise<void>;
 }
 
@@ -85,8 +99,27 @@ export async function createServices(config: Config, options: CreateServicesOpti
     findByHash: (hash) => apiKeys.findActiveByHash(hash),
     ttlMs: config.KEY_CACHE_TTL_MS,
   });
+  const keyRevocation = await createKeyRevocation({
+    verifier: keyVerifier,
+    redis,
+    onError: (error, context) =>
+      logger.warn({ err: error }, `${context} failed; other instances rely on the key cache TTL`),
+  });
+  const usage = createUsageRepository(database.db);
+  const limiter = createLimiter({
+    redis,
+    metrics,
+    loadMonthSpendUsd: (userId, monthStart) => usage.monthSpendUsd(userId, monthStart),
+    onRedisError: (error) => logger.warn({ err: error }, "rate limits unavailable in Redis; counting in this process"),
+  });
+  const authFailures = createAuthFailureLimiter({
+    redis,
+    failuresPerMinute: config.AUTH_FAILURE_LIMIT,
+    blockSeconds: config.AUTH_FAILURE_BLOCK_SECONDS,
+  });
   const requestService = createRequestService({
     provider,
+    limiter,
     cache,
     writeRecord: (record) => writer.write(record),
     metrics,
@@ -122,13 +155,22 @@ export async function createServices(config: Config, options: CreateServicesOpti
     users,
     apiKeys,
     requests,
+    usage,
     writer,
     keyVerifier,
+    keyRevocation,
+    limiter,
+    authFailures,
     requestService,
     readinessChecks,
+    idempotencyStore: redis
+      ? createRedisIdempotencyStore(redis, config.IDEMPOTENCY_TTL_SECONDS)
+      : createMemoryIdempotencyStore(config.IDEMPOTENCY_TTL_SECONDS),
     async close() {
       await writer.close();
       await provider.close();
+      await limiter.close();
+      await keyRevocation.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       await database.close();
     },
@@ -145,6 +187,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
+    // A Redis that is up but answers nothing (frozen, overloaded) must not hold requests: its calls fail fast and
+    // each caller falls back (cache miss, in-process limits, local coalescing).
+    commandTimeout: 500,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   let lastError = "";

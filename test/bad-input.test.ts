@@ -264,5 +264,41 @@ describe("bad admin input", () => {
     assert.ok(past.body.errors.some((e: { path: string }) => e.path === "expires_at"));
     const badDate = await admin("POST", `/admin/users/${user.body.id}/keys`, { expires_at: "tomorrow" });
     assert.equal(badDate.status, 422);
+
+    const id = user.body.id as string;
+    const more: Array<[string, string, unknown, number, string]> = [
+      ["POST", "/admin/users", { email: "b@example.com", limits: { tpm: 0 } }, 422, "limits.tpm"],
+      ["POST", "/admin/users", { email: "b@example.com", limits: { rpm: 1.5 } }, 422, "limits.rpm"],
+      [
+        "POST",
+        "/admin/users",
+        { email: "b@example.com", limits: { monthly_budget_usd: -1 } },
+        422,
+        "limits.monthly_budget_usd",
+      ],
+      ["POST", "/admin/users", { email: "b@example.com", limits: { rpmm: 1 } }, 422, "limits"],
+      ["POST", "/admin/users", { email: 42 }, 422, "email"],
+      ["PATCH", `/admin/users/${id}`, { disabled: "yes" }, 422, "disabled"],
+      ["PATCH", `/admin/users/${id}`, { limits: { rpm: -5 } }, 422, "limits.rpm"],
+      ["PATCH", `/admin/users/${id}`, { email: "new@example.com" }, 422, ""],
+      ["PATCH", "/admin/users/usr_000000000000000000000", { disabled: true }, 404, ""],
+      ["POST", `/admin/users/${id}/keys`, { limits: { rpm: -1 } }, 422, "limits.rpm"],
+      ["POST", `/admin/users/${id}/keys`, { limits: { tpm: "many" } }, 422, "limits.tpm"],
+      ["POST", `/admin/users/${id}/keys`, { name: "" }, 422, "name"],
+      ["POST", `/admin/users/${id}/keys`, { expires_at: 1_900_000_000 }, 422, "expires_at"],
+      ["DELETE", "/admin/keys/key_000000000000000000000", undefined, 404, ""],
+      ["DELETE", "/admin/keys/nope", undefined, 400, "id"],
+      ["GET", "/admin/users?limit=0", undefined, 400, "limit"],
+    ];
+    for (const [method, path, body, status, field] of more) {
+      const answer = await admin(method, path, body);
+      assert.equal(answer.status, status, `${method} ${path} ${JSON.stringify(body)}: ${answer.text}`);
+      if (field) {
+        assert.ok(
+          answer.body.errors.some((e: { path: string }) => e.path === field),
+          `${method} ${path} names ${field}: ${answer.text}`,
+        );
+      }
+    }
   });
 });

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { createApiKeyRepository } from "../src/db/api-keys.ts";
-import { createDatabase, type Db, migrateDatabase } from "../src/db/client.ts";
+import { createDatabase, type Db, migrateDatabase, migrationsFolder } from "../src/db/client.ts";
 import { encodeCursor } from "../src/db/cursor.ts";
 import { createRequestWriter, RequestWriterClosedError } from "../src/db/request-writer.ts";
 import { createRequestRepository, InvalidCursorError } from "../src/db/requests.ts";
@@ -116,6 +117,11 @@ describe("request writer batching (no database)", () => {
   });
 });
 
+/** How many migrations the repository has: applying them records exactly that many rows. */
+const migrationCount = (
+  JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, "utf8")) as { entries: unknown[] }
+).entries.length;
+
 for (const backend of storageBackends) {
   describe(`storage on ${backend}`, () => {
     let handle: TestDatabase;
@@ -149,7 +155,7 @@ for (const backend of storageBackends) {
         handle.database,
         sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
       );
-      assert.equal(applied[0]?.n, 1);
+      assert.equal(applied[0]?.n, migrationCount);
       await handle.database.ping();
     });
 
@@ -161,7 +167,7 @@ for (const backend of storageBackends) {
         try {
           await Promise.all([migrateDatabase(first), migrateDatabase(second)]);
           const applied = await queryRows(first, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-          assert.equal(applied[0]?.n, 1);
+          assert.equal(applied[0]?.n, migrationCount);
           assert.equal(await createUserRepository(second.db).count(), 0);
         } finally {
           await first.close();

@@ -3,31 +3,95 @@ import type { ResponseCache } from "./response-cache.ts";
 
 const namespace = "arh:cache:";
 
-/** Failures are reported through onError and answered as a miss (get) or ignored (set). */
-export function createRedisCache(redis: Redis, onError: (error: unknown) => void): ResponseCache {
+export interface RedisCacheOptions {
+  /**
+   * The longest a cache command may take before it counts as failed (a miss for `get`). Redis that is gone fails at
+   * once (no offline queue); this bounds a Redis that is there but does not answer (frozen, partitioned, swamped).
+   * Default 500 ms.
+   */
+  timeoutMs?: number;
+  /** At most one `onError` call per this many ms while failures go on; the next one carries the count. Default 10 s. */
+  reportEveryMs?: number;
+  now?: () => number;
+}
+
+export class CacheTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the cache did not answer within ${timeoutMs} ms`);
+    this.name = "CacheTimeoutError";
+  }
+}
+
+/**
+ * Failures are reported through onError and answered as a miss (get) or ignored (set, delete): a cache outage costs
+ * upstream calls, never a failed request. While Redis is away every request fails its lookup, so the reports are
+ * throttled: the first failure at once, then one every `reportEveryMs` with the number of failures left unreported;
+ * a command that succeeds ends the outage, and the next failure is reported at once again.
+ */
+export function createRedisCache(
+  redis: Redis,
+  onError: (error: unknown, unreportedFailures: number) => void,
+  options: RedisCacheOptions = {},
+): ResponseCache {
+  const timeoutMs = options.timeoutMs ?? 500;
+  const reportEveryMs = options.reportEveryMs ?? 10_000;
+  const now = options.now ?? Date.now;
+  let failing = false;
+  let lastReportAt = 0;
+  let unreported = 0;
+
+  function failed(error: unknown) {
+    const at = now();
+    if (failing && at - lastReportAt < reportEveryMs) {
+      unreported++;
+      return;
+    }
+    const count = unreported;
+    failing = true;
+    lastReportAt = at;
+    unreported = 0;
+    onError(error, count);
+  }
+
+  async function bounded<T>(command: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CacheTimeoutError(timeoutMs)), timeoutMs);
+    });
+    try {
+      const result = await Promise.race([command, timeout]);
+      failing = false;
+      return result;
+    } finally {
+      clearTimeout(timer);
+      // A command that lost the race may still fail later; nobody awaits it any more.
+      command.catch(() => {});
+    }
+  }
+
   return {
     kind: "redis",
     async get(key) {
       try {
-        return (await redis.get(namespace + key)) ?? undefined;
+        return (await bounded(redis.get(namespace + key))) ?? undefined;
       } catch (error) {
-        onError(error);
+        failed(error);
         return undefined;
       }
     },
     async set(key, value, ttlSeconds) {
       if (ttlSeconds <= 0) return;
       try {
-        await redis.set(namespace + key, value, "EX", ttlSeconds);
+        await bounded(redis.set(namespace + key, value, "EX", ttlSeconds));
       } catch (error) {
-        onError(error);
+        failed(error);
       }
     },
     async delete(key) {
       try {
-        await redis.del(namespace + key);
+        await bounded(redis.del(namespace + key));
       } catch (error) {
-        onError(error);
+        failed(error);
       }
     },
   };

@@ -12,6 +12,9 @@ export interface NewApiKey {
   /** SHA-256 of the full key, hex. The key itself is never stored. */
   hash: string;
   expiresAt: Date | null;
+  /** This key's own limits on top of its user's. Default null: only the user's apply. */
+  rpm?: number | null;
+  tpm?: number | null;
 }
 
 export interface ActiveApiKey {
@@ -46,6 +49,8 @@ export function createApiKeyRepository(db: Db): ApiKeyRepository {
           prefix: input.prefix,
           hash: input.hash,
           expiresAt: input.expiresAt,
+          rpm: input.rpm ?? null,
+          tpm: input.tpm ?? null,
         })
         .returning();
       if (row === undefined) throw new Error("insert into api_keys returned no row");
@@ -102,5 +107,7 @@ function toApiKeyRecord(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
     createdAt: row.createdAt,
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
+    rpm: row.rpm,
+    tpm: row.tpm,
   };
 }

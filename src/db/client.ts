@@ -154,3 +154,23 @@ function serialized(task: () => Promise<void>): () => Promise<void> {
     return run;
   };
 }
+
+/** SQLSTATE classes and codes that mean "the database is not there right now", not "the query is wrong". */
+const unavailableStates = /^(08|57P0[1-3]|53300)/;
+const unavailableMessages = /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i;
+
+/**
+ * Whether an error (or its cause: drizzle wraps the driver's) says the database cannot be reached, so the request
+ * can be refused with 503 and Retry-After instead of a 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && (unavailableStates.test(code) || code === "ECONNREFUSED" || code === "ECONNRESET")) {
+      return true;
+    }
+    if (unavailableMessages.test(current.message)) return true;
+    current = current.cause;
+  }
+  return false;
+}

@@ -57,6 +57,9 @@ export const apiKeys = pgTable(
     createdAt: createdAt(),
     expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
     revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+    /** Optional limits of this key on top of its user's (both apply); null: only the user's. */
+    rpm: integer("rpm"),
+    tpm: integer("tpm"),
   },
   (t) => [index("api_keys_user_id_idx").on(t.userId)],
 );

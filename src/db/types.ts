@@ -69,6 +69,9 @@ export interface ApiKeyRecord {
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** This key's own limits, applied on top of its user's; null: only the user's apply. */
+  rpm: number | null;
+  tpm: number | null;
 }
 
 export interface RequestListQuery {

@@ -8,13 +8,14 @@ import type { ApiKeyRecord, UserRecord } from "../db/types.ts";
 import type { UserRepository } from "../db/users.ts";
 import { isId } from "../ids.ts";
 import { issueApiKey } from "../keys/issue-key.ts";
-import type { KeyVerifier } from "../keys/key-verifier.ts";
+import type { KeyRevocation } from "../keys/revocation.ts";
 import { problemSchema } from "../requests/schemas.ts";
 
 export interface AdminRoutesDeps {
   users: UserRepository;
   apiKeys: ApiKeyRepository;
-  verifier: KeyVerifier;
+  /** Revocations, disables and limit changes reach every instance's key cache at once. */
+  revocation: KeyRevocation;
 }
 
 const limitsSchema = z.strictObject({
@@ -41,8 +42,16 @@ const updateUserSchema = z.strictObject({
   limits: limitsSchema.optional(),
 });
 
+const keyLimitsSchema = z.strictObject({
+  rpm: z.number().int().min(1).nullable().optional().describe("Requests per minute of this key; null: the user's only"),
+  tpm: z.number().int().min(1).nullable().optional().describe("Tokens per minute of this key; null: the user's only"),
+});
+
 const createKeySchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
+  limits: keyLimitsSchema
+    .optional()
+    .describe("Limits of this key on top of its user's: a request must fit both. Default: the user's only"),
   expires_at: z.iso
     .datetime({ offset: true })
     .optional()
@@ -50,7 +59,7 @@ const createKeySchema = z.strictObject({
     .refine((value) => value === undefined || Date.parse(value) > Date.now(), { message: "must be in the future" }),
 });
 
-const userSchema = z
+export const userSchema = z
   .object({
     id: z.string(),
     object: z.literal("user"),
@@ -68,13 +77,14 @@ const userSchema = z
   })
   .meta({ id: "User" });
 
-const apiKeySchema = z
+export const apiKeySchema = z
   .object({
     id: z.string(),
     object: z.literal("api_key"),
     user_id: z.string(),
     prefix: z.string(),
     name: z.string().nullable(),
+    limits: z.object({ rpm: z.number().nullable(), tpm: z.number().nullable() }),
     created_at: z.string(),
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),
@@ -104,6 +114,7 @@ export function formatApiKey(key: ApiKeyRecord) {
     user_id: key.userId,
     prefix: key.prefix,
     name: key.name,
+    limits: { rpm: key.rpm, tpm: key.tpm },
     created_at: key.createdAt.toISOString(),
     expires_at: key.expiresAt?.toISOString() ?? null,
     revoked_at: key.revokedAt?.toISOString() ?? null,
@@ -206,7 +217,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         ...limitPatch(limits),
       });
       if (!updated) throw new AppError("not_found", `no user ${id}`);
-      deps.verifier.invalidateUser(id);
+      await deps.revocation.invalidateUser(id);
       return formatUser(updated);
     },
   });
@@ -222,11 +233,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     },
     handler: async (request, reply) => {
       const user = await existingUser(request.params.id);
-      const { name, expires_at } = request.body;
+      const { name, expires_at, limits } = request.body;
       const issued = await issueApiKey(deps.apiKeys, {
         userId: user.id,
         name: name ?? null,
         expiresAt: expires_at ? new Date(expires_at) : null,
+        rpm: limits?.rpm ?? null,
+        tpm: limits?.tpm ?? null,
       });
       return reply
         .code(201)
@@ -261,7 +274,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       const id = checkedId("key", request.params.id);
       const revoked = await deps.apiKeys.revoke(id);
       if (!revoked) throw new AppError("not_found", `no key ${id}`);
-      deps.verifier.invalidateKey(id);
+      await deps.revocation.invalidateKey(id);
       return formatApiKey(revoked);
     },
   });

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../errors.ts";
 import type { KeyVerifier, Principal } from "../keys/key-verifier.ts";
 import { safeEqual } from "../keys/api-key.ts";
+import type { AuthFailureLimiter } from "../limits/auth-failures.ts";
 
 /** Who may call a route: anyone, any valid key, or an admin (ADMIN_API_KEY or an admin user's key). */
 export type Access = "public" | "user" | "admin";
@@ -19,6 +20,10 @@ declare module "fastify" {
 export interface AuthOptions {
   verifier: KeyVerifier;
   adminApiKey: string | undefined;
+  /** Refuses an address that keeps presenting bad keys. Default: no limit. */
+  failures?: AuthFailureLimiter;
+  /** Called when an address is refused for its failures (the metric arh_rate_limit_rejections_total). */
+  onBlocked?: () => void;
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -31,6 +36,12 @@ function bearer(request: FastifyRequest): string | undefined {
 const unauthorized = (message: string) =>
   new AppError("unauthorized", message, { headers: { "www-authenticate": 'Bearer realm="ai-request-handler"' } });
 
+const tooManyFailures = (blockedMs: number) =>
+  new AppError("rate_limited", "too many failed authentication attempts from your address; try again later", {
+    retryAfterSeconds: Math.max(1, Math.ceil(blockedMs / 1000)),
+    headers: { "x-should-retry": "false" },
+  });
+
 /**
  * The onRequest hook: runs before the body is even read, so an unauthenticated caller costs no parsing and
  * gets 401 rather than a validation error.
@@ -41,14 +52,28 @@ export function createAuthHook(options: AuthOptions) {
     if (access === "public") return;
 
     const key = bearer(request);
+    // A missing key is not counted as a failure: it costs no lookup and guesses nothing.
     if (!key) throw unauthorized("missing API key: send Authorization: Bearer <key>");
+
+    const blockedMs = options.failures?.blockedForMs(request.ip) ?? 0;
+    if (blockedMs > 0) {
+      options.onBlocked?.();
+      throw tooManyFailures(blockedMs);
+    }
 
     if (access === "admin" && options.adminApiKey && safeEqual(key, options.adminApiKey)) {
       request.principal = null;
       return;
     }
     const principal = await options.verifier.verify(key);
-    if (!principal) throw unauthorized("invalid API key: unknown, revoked or expired");
+    if (!principal) {
+      const nowBlockedMs = (await options.failures?.recordFailure(request.ip)) ?? 0;
+      if (nowBlockedMs > 0) {
+        options.onBlocked?.();
+        throw tooManyFailures(nowBlockedMs);
+      }
+      throw unauthorized("invalid API key: unknown, revoked or expired");
+    }
     if (access === "admin" && principal.user.role !== "admin") {
       throw new AppError("forbidden", "this endpoint needs an admin key");
     }

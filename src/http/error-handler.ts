@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from "../errors.ts";
+import { isDatabaseUnavailable } from "../db/client.ts";
 import { requestTypes } from "../db/types.ts";
 
 /** Under /v1 errors take OpenAI's shape, so its SDKs raise their own typed errors; elsewhere RFC 9457. */
@@ -12,7 +13,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
   if (error.headers) reply.headers(error.headers);
   reply.code(error.status);
-  if (isOpenAIRoute(request)) return reply.type("application/json").send(toOpenAIError(error));
+  if (isOpenAIRoute(request)) {
+    // OpenAI's SDKs retry a 429 at once unless told otherwise; a wait of minutes is not worth hammering for.
+    if (error.status === 429 && (error.retryAfterSeconds ?? 0) > 60) reply.header("x-should-retry", "false");
+    return reply.type("application/json").send(toOpenAIError(error));
+  }
   return reply.type("application/problem+json").send(toProblem(error, request.id));
 }
 
@@ -22,8 +27,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   if (appError.code === "validation_failed" && isOpenAIRoute(request)) {
     appError = new AppError("invalid_request", appError.message, { errors: appError.errors });
   }
-  if (appError.status >= 500 && !isAppError(error)) {
+  if (appError.code === "internal") {
     request.log.error({ err: error, requestId: request.id }, "unexpected error");
+  } else if (appError.code === "service_unavailable" && !isAppError(error)) {
+    request.log.warn({ err: error, requestId: request.id }, "a dependency is unavailable");
   }
   return sendError(request, reply, appError);
 }
@@ -87,6 +94,12 @@ function toAppError(error: FastifyError): AppError {
       });
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new AppError("invalid_request", "the Content-Length header does not match the body");
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError("service_unavailable", "the database is unavailable; try again shortly", {
+      retryAfterSeconds: 1,
+      cause: error,
+    });
   }
   if (error instanceof SyntaxError) {
     return new AppError("invalid_json", `the body is not valid JSON: ${error.message}`);

@@ -14,11 +14,14 @@ import { isUsageChunk } from "../requests/chat-stream.ts";
 import type { ChatStream, RequestService } from "../requests/request-service.ts";
 import { callerOf } from "./auth.ts";
 import { abortOnClientClose, sseHeaders } from "./client-signal.ts";
+import type { IdempotencyHooks } from "./idempotency.ts";
+import { rateLimitHeaders } from "../limits/limiter.ts";
 import { cacheModeOf } from "./requests.ts";
 
 export interface OpenAIRoutesDeps {
   requestService: RequestService;
   provider: Provider;
+  idempotency: IdempotencyHooks;
 }
 
 /**
@@ -75,6 +78,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
 
   routes.post("/v1/chat/completions", {
     config: { access: "user" },
+    preHandler: deps.idempotency.preHandler,
+    onSend: deps.idempotency.onSend,
     schema: {
       summary: "Chat completion (OpenAI-compatible; stream: true answers server-sent events ending in [DONE])",
       tags,
@@ -85,26 +90,31 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       const caller = callerOf(request);
       const body = request.body as ChatCompletionRequest;
       request.logFields = { userId: caller.user.id, type: "chat", model: body.model };
-      const who = { user: caller.user, apiKeyId: caller.key?.id ?? null };
       const context = { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) };
 
       if (body.stream) {
-        const started = await deps.requestService.chatCompletionStream(who, body, context);
+        const started = await deps.requestService.chatCompletionStream(caller, body, context);
         request.logFields.cache = started.cache;
         const includeUsage = request.body.stream_options?.include_usage === true;
-        reply.code(200).headers({ ...sseHeaders, "x-cache": started.cache });
+        reply.code(200).headers({ ...sseHeaders, ...rateLimitHeaders(started.rateLimit), "x-cache": started.cache });
         return reply.send(Readable.from(openAIEvents(started.chunks, includeUsage, request)) as never);
       }
 
-      const outcome = await deps.requestService.chatCompletion(who, body, context);
+      const outcome = await deps.requestService.chatCompletion(caller, body, context);
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
-      return reply.header("x-cache", outcome.cache).header("x-record-id", outcome.record.id).send(outcome.value);
+      return reply
+        .headers(rateLimitHeaders(outcome.rateLimit))
+        .header("x-cache", outcome.cache)
+        .header("x-record-id", outcome.record.id)
+        .send(outcome.value);
     },
   });
 
   routes.post("/v1/embeddings", {
     config: { access: "user" },
+    preHandler: deps.idempotency.preHandler,
+    onSend: deps.idempotency.onSend,
     schema: {
       summary: "Embeddings (OpenAI-compatible)",
       tags,
@@ -115,14 +125,17 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       const caller = callerOf(request);
       const body = request.body as EmbeddingRequest;
       request.logFields = { userId: caller.user.id, type: "embed", model: body.model };
-      const outcome = await deps.requestService.embeddings(
-        { user: caller.user, apiKeyId: caller.key?.id ?? null },
-        body,
-        { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) },
-      );
+      const outcome = await deps.requestService.embeddings(caller, body, {
+        cacheMode: cacheModeOf(request),
+        signal: abortOnClientClose(reply),
+      });
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
-      return reply.header("x-cache", outcome.cache).header("x-record-id", outcome.record.id).send(outcome.value);
+      return reply
+        .headers(rateLimitHeaders(outcome.rateLimit))
+        .header("x-cache", outcome.cache)
+        .header("x-record-id", outcome.record.id)
+        .send(outcome.value);
     },
   });
 

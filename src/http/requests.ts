@@ -17,10 +17,13 @@ import {
 } from "../requests/schemas.ts";
 import { callerOf } from "./auth.ts";
 import { abortOnClientClose, sseHeaders } from "./client-signal.ts";
+import type { IdempotencyHooks } from "./idempotency.ts";
+import { rateLimitHeaders } from "../limits/limiter.ts";
 
 export interface RequestRoutesDeps {
   requestService: RequestService;
   requests: RequestRepository;
+  idempotency: IdempotencyHooks;
 }
 
 const idParams = z.object({ id: z.string().describe("req_…") });
@@ -74,6 +77,8 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
 
   routes.post("/requests", {
     config: { access: "user" },
+    preHandler: deps.idempotency.preHandler,
+    onSend: deps.idempotency.onSend,
     schema: {
       summary: "Run a request (chat, summarize, translate, classify, extract, embed)",
       description:
@@ -87,6 +92,10 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
           .string()
           .optional()
           .describe("no-cache: refresh the cached answer; no-store: bypass the cache"),
+        "idempotency-key": z
+          .string()
+          .optional()
+          .describe("A retry with the same key and body gets the first answer, and is not run or billed again (24 h)"),
       }),
       response: {
         201: requestObjectSchema,
@@ -102,23 +111,23 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       const caller = callerOf(request);
       const body = request.body;
       request.logFields = { userId: caller.user.id, type: body.type };
-      const who = { user: caller.user, apiKeyId: caller.key?.id ?? null };
       const context = { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) };
 
       if ((body.type === "chat" || body.type === "summarize" || body.type === "translate") && body.stream) {
-        const started = await deps.requestService.createStream(who, body, context);
+        const started = await deps.requestService.createStream(caller, body, context);
         request.logFields.cache = started.cache;
-        reply.code(201).headers({ ...sseHeaders, "x-cache": started.cache });
+        reply.code(201).headers({ ...sseHeaders, ...rateLimitHeaders(started.rateLimit), "x-cache": started.cache });
         // The response schema describes the JSON answer; a stream is sent as it is.
         return reply.send(Readable.from(nativeEvents(started.chunks, request)) as never);
       }
 
-      const outcome = await deps.requestService.create(who, body, context);
+      const outcome = await deps.requestService.create(caller, body, context);
       request.logFields.model = outcome.record.model;
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
       return reply
         .code(201)
+        .headers(rateLimitHeaders(outcome.rateLimit))
         .header("location", `/requests/${outcome.record.id}`)
         .header("x-cache", outcome.cache)
         .send(formatRequest(outcome.record));

@@ -12,7 +12,7 @@ export interface IssuedKey {
 /** Creates a key for a user that exists; the database keeps only its hash and display prefix. */
 export async function issueApiKey(
   apiKeys: ApiKeyRepository,
-  input: { userId: string; name?: string | null; expiresAt?: Date | null },
+  input: { userId: string; name?: string | null; expiresAt?: Date | null; rpm?: number | null; tpm?: number | null },
 ): Promise<IssuedKey> {
   const key = generateApiKey();
   const record = await apiKeys.create({
@@ -22,6 +22,8 @@ export async function issueApiKey(
     prefix: displayPrefix(key),
     hash: hashApiKey(key),
     expiresAt: input.expiresAt ?? null,
+    rpm: input.rpm ?? null,
+    tpm: input.tpm ?? null,
   });
   return { record, key };
 }

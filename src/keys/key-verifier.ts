@@ -30,7 +30,14 @@ export function createKeyVerifier(options: KeyVerifierOptions): KeyVerifier {
   // Only successes are cached: caching misses would delay a freshly created key by the TTL.
   const cache = new LRUCache<string, Principal>({ max: options.maxEntries ?? 10_000, ttl: Math.max(options.ttlMs, 1) });
   // Lookups of the same key that arrive together share one database query.
-  const inFlight = new Map<string, Promise<Principal | undefined>>();
+  let inFlight = new Map<string, Promise<Principal | undefined>>();
+  // Bumped by every invalidation: a lookup that started before one may have read the row before the change was
+  // committed, so its answer serves that one call but is not cached (or shared with calls that start later).
+  let generation = 0;
+  const invalidated = () => {
+    generation++;
+    inFlight = new Map();
+  };
 
   const usable = (principal: Principal): boolean => {
     const { key, user } = principal;
@@ -49,27 +56,32 @@ export function createKeyVerifier(options: KeyVerifierOptions): KeyVerifier {
 
       let lookup = inFlight.get(hash);
       if (!lookup) {
+        const startedIn = generation;
+        const lookups = inFlight;
         lookup = options
           .findByHash(hash)
           .then((found) => {
             if (!found) return undefined;
             const principal: Principal = { user: found.user, key: found.key };
-            if (options.ttlMs > 0 && usable(principal)) cache.set(hash, principal);
+            if (options.ttlMs > 0 && usable(principal) && startedIn === generation) cache.set(hash, principal);
             return principal;
           })
-          .finally(() => inFlight.delete(hash));
-        inFlight.set(hash, lookup);
+          .finally(() => lookups.delete(hash));
+        lookups.set(hash, lookup);
       }
       const principal = await lookup;
       return principal && usable(principal) ? principal : undefined;
     },
     invalidateKey(keyId) {
+      invalidated();
       for (const [hash, principal] of cache.entries()) if (principal.key?.id === keyId) cache.delete(hash);
     },
     invalidateUser(userId) {
+      invalidated();
       for (const [hash, principal] of cache.entries()) if (principal.user.id === userId) cache.delete(hash);
     },
     clear() {
+      invalidated();
       cache.clear();
     },
   };

@@ -1,5 +1,5 @@
 import type { ResponseCache } from "../cache/response-cache.ts";
-import type { RequestRecord, RequestSource, RequestType, StoredError, UserRecord } from "../db/types.ts";
+import type { ApiKeyRecord, RequestRecord, RequestSource, RequestType, StoredError, UserRecord } from "../db/types.ts";
 import { AppError, isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -19,8 +19,22 @@ import { cacheKey } from "./cache-key.ts";
 import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "./cost.ts";
 import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
+import {
+  defaultMaxOutputTokens,
+  type LimitState,
+  type LimitSubject,
+  type Limiter,
+  limitSubjectOf,
+  promptTokens,
+  type Reservation,
+  worstCaseCostUsd,
+} from "../limits/limiter.ts";
+import type { EstimateBody } from "../limits/estimate.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
+
+const isLimitRefusal = (error: unknown) =>
+  isAppError(error) && (error.code === "rate_limited" || error.code === "budget_exceeded");
 
 /** Failures another model may not have. */
 const fallbackCodes = new Set(["upstream_error", "upstream_timeout", "upstream_invalid_output"]);
@@ -29,9 +43,10 @@ const fallbackCodes = new Set(["upstream_error", "upstream_timeout", "upstream_i
 export type CacheMode = "use" | "refresh" | "bypass";
 export type CacheResult = "hit" | "miss" | "bypass";
 
+/** Who is asking: the user and the key they used (null for the operator's own key). */
 export interface Caller {
   user: UserRecord;
-  apiKeyId: string | null;
+  key: ApiKeyRecord | null;
 }
 
 export interface CallContext {
@@ -44,11 +59,14 @@ export interface Outcome<T> {
   value: T;
   record: RequestRecord;
   cache: CacheResult;
+  /** The caller's rate-limit windows after this request, for the x-ratelimit-* headers. */
+  rateLimit: LimitState;
 }
 
 /** A stream whose first chunk has arrived (so failures before it are ordinary errors), or a cached replay. */
 export interface ChatStream {
   cache: CacheResult;
+  rateLimit: LimitState;
   /** Every chunk, the usage chunk last; returns the stored record once it is committed. */
   chunks: AsyncGenerator<ChatCompletionChunk, RequestRecord>;
 }
@@ -69,6 +87,7 @@ export interface RequestServiceDeps {
   };
   /** Shares one upstream call among identical requests in flight; in-process only when not given. */
   singleFlight?: SingleFlight;
+  limiter: Limiter;
 }
 
 // A type alias (not an interface) so that it fits OpenAI's Usage, which allows more fields.
@@ -109,6 +128,8 @@ interface Job<T> {
   cacheable: boolean;
   /** The stored output for an answer. */
   outputOf(value: T): unknown;
+  /** What the call may use at most, reserved against the limits before it is made. */
+  estimate: { body: EstimateBody; maxOutputTokens: number };
   /** Calls the upstream with this model (the job's own, or a fallback). */
   call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }
@@ -124,7 +145,7 @@ export type RequestService = ReturnType<typeof createRequestService>;
  * The native API and the OpenAI-compatible API are two ways in; both end up as a Job.
  */
 export function createRequestService(deps: RequestServiceDeps) {
-  const { provider, cache, metrics, settings } = deps;
+  const { provider, cache, metrics, settings, limiter } = deps;
   const singleFlight = deps.singleFlight ?? createSingleFlight({ lockTtlMs: 30_000 });
 
   // ---- the native API ----------------------------------------------------------------------------------------
@@ -134,7 +155,15 @@ export function createRequestService(deps: RequestServiceDeps) {
 
   function nativeJob(caller: Caller, request: CreateRequest, context: CallContext): Job<unknown> {
     const model = modelFor(request);
+    const estimate =
+      request.type === "embed"
+        ? { body: { input: request.input }, maxOutputTokens: 0 }
+        : {
+            body: { messages: chatTask(request.type).build(request, model).messages },
+            maxOutputTokens: request.options.max_tokens ?? defaultMaxOutputTokens,
+          };
     return {
+      estimate,
       caller,
       context,
       type: request.type,
@@ -229,7 +258,10 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   function chatJob(caller: Caller, body: ChatCompletionRequest, context: CallContext): Job<ChatCompletion> {
+    const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxOutputTokens;
+    const choices = typeof body.n === "number" && body.n > 1 ? body.n : 1;
     return {
+      estimate: { body: { messages: body.messages, tools: body.tools }, maxOutputTokens: maxOutput * choices },
       caller,
       context,
       type: "chat",
@@ -263,6 +295,7 @@ export function createRequestService(deps: RequestServiceDeps) {
   /** POST /v1/embeddings. */
   function embeddings(caller: Caller, body: EmbeddingRequest, context: CallContext) {
     return run<EmbeddingResponse>({
+      estimate: { body: { input: body.input }, maxOutputTokens: 0 },
       caller,
       context,
       type: "embed",
@@ -321,7 +354,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     return {
       id: newId("req"),
       userId: job.caller.user.id,
-      apiKeyId: job.caller.apiKeyId,
+      apiKeyId: job.caller.key?.id ?? null,
       type: job.type,
       source: job.source,
       input: job.input,
@@ -429,6 +462,9 @@ export function createRequestService(deps: RequestServiceDeps) {
   async function run<T>(job: Job<T>): Promise<Outcome<T>> {
     const startedAt = new Date();
     const started = performance.now();
+    const subject = limitSubjectOf(job.caller.user, job.caller.key);
+    // Every request counts against rpm, a cache hit too; only calls that reach the upstream spend tokens.
+    let rateLimit = await limiter.admitRequest(subject);
     const key = keyOf(job);
 
     const hit = await lookup(job, key);
@@ -436,7 +472,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       metrics.cacheLookups.inc({ result: "hit" });
       const record = hitRecord(job, hit, startedAt, started);
       await store(record);
-      return { value: hit.value, record, cache: "hit" };
+      return { value: hit.value, record, cache: "hit", rateLimit };
     }
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
 
@@ -450,9 +486,10 @@ export function createRequestService(deps: RequestServiceDeps) {
         const flight = await singleFlight.run(
           key,
           async () => {
-            const own = await callWithFallbacks(job, callOptions);
-            await fill(key, entryOf(own));
-            return own;
+            const own = await meteredCall(job, subject, callOptions);
+            rateLimit = { ...rateLimit, ...own.rateLimit };
+            await fill(key, entryOf(own.produced));
+            return own.produced;
           },
           async () => {
             const entry = await lookup(job, key);
@@ -462,10 +499,14 @@ export function createRequestService(deps: RequestServiceDeps) {
         produced = flight.value;
         shared = flight.shared;
       } else {
-        produced = await callWithFallbacks(job, callOptions);
+        const own = await meteredCall(job, subject, callOptions);
+        rateLimit = { ...rateLimit, ...own.rateLimit };
+        produced = own.produced;
         void fill(key, entryOf(produced));
       }
     } catch (caught) {
+      // A request the limits refused did not run: nothing to store.
+      if (isLimitRefusal(caught)) throw caught;
       const error = asCancellation(job, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
       await store(endedRecord(job, error, empty, progress.retries, startedAt, started));
@@ -476,12 +517,41 @@ export function createRequestService(deps: RequestServiceDeps) {
       metrics.cacheLookups.inc({ result: "coalesced" });
       const record = hitRecord(job, entryOf(produced), startedAt, started);
       await store(record);
-      return { value: produced.value, record, cache: "hit" };
+      return { value: produced.value, record, cache: "hit", rateLimit };
     }
     const record = completedRecord(job, produced, progress.retries, startedAt, started);
     await store(record);
     countUsage(record);
-    return { value: produced.value, record, cache: key ? "miss" : "bypass" };
+    return { value: produced.value, record, cache: key ? "miss" : "bypass", rateLimit };
+  }
+
+  /**
+   * The upstream call between its reservation and its settlement: the estimated tokens and worst-case cost are
+   * held against tpm and the budget before the call (so concurrent requests cannot overshoot), and replaced by
+   * what the call really used after it, whatever its outcome.
+   */
+  async function meteredCall<T>(
+    job: Job<T>,
+    subject: LimitSubject,
+    callOptions: CallOptions,
+  ): Promise<{ produced: Produced<T>; rateLimit: LimitState }> {
+    const reservation = await reserveFor(job, subject);
+    let produced: Produced<T>;
+    try {
+      produced = await callWithFallbacks(job, callOptions);
+    } catch (error) {
+      await limiter.settle(reservation, { tokens: 0, costUsd: 0 });
+      throw error;
+    }
+    const cost = costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens);
+    await limiter.settle(reservation, { tokens: produced.usage.total_tokens, costUsd: cost ?? 0 });
+    return { produced, rateLimit: reservation.state };
+  }
+
+  function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {
+    const prompt = promptTokens(job.estimate.body);
+    const output = job.estimate.maxOutputTokens;
+    return limiter.reserve(subject, { tokens: prompt + output, costUsd: worstCaseCostUsd(job.model, prompt, output) });
   }
 
   /**
@@ -522,12 +592,15 @@ export function createRequestService(deps: RequestServiceDeps) {
     const started = performance.now();
     const key = keyOf(job as JobInfo<unknown>);
     const cacheJob = job as JobInfo<unknown>;
+    const subject = limitSubjectOf(job.caller.user, job.caller.key);
+    const admitted = await limiter.admitRequest(subject);
 
     const hit = await lookup(job, key);
     if (hit) {
       metrics.cacheLookups.inc({ result: "hit" });
       return {
         cache: "hit",
+        rateLimit: admitted,
         chunks: (async function* replay() {
           for (const chunk of completionToChunks(codec.decode(hit.value, hit))) yield chunk;
           const record = hitRecord(job, hit, startedAt, started);
@@ -537,6 +610,22 @@ export function createRequestService(deps: RequestServiceDeps) {
       };
     }
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
+
+    const reservation = await reserveFor(cacheJob, subject);
+    const gatherer = createChunkGatherer();
+    const partialUsage = (): TokenUsage => {
+      const given = gatherer.usage();
+      if (given) return given;
+      const prompt = countPromptTokens(body.messages, body.tools);
+      const completion = countTextTokens(gatherer.text());
+      return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    };
+    /** Replaces the reservation with what the stream really used, however it ended. */
+    const settle = (usage: TokenUsage, model: string) =>
+      limiter.settle(reservation, {
+        tokens: usage.total_tokens,
+        costUsd: costUsd(model, usage.prompt_tokens, usage.completion_tokens) ?? 0,
+      });
 
     const progress = { retries: 0 };
     const callOptions = callOptionsFor(job, progress);
@@ -550,30 +639,23 @@ export function createRequestService(deps: RequestServiceDeps) {
         first = await iterator.next();
       });
     } catch (caught) {
+      await settle({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, job.model);
       const error = asCancellation(cacheJob, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
       await store(endedRecord(cacheJob, error, empty, progress.retries, startedAt, started));
       throw error;
     }
-    const gatherer = createChunkGatherer();
-    const promptTokens = () => countPromptTokens(body.messages, body.tools);
-    const partialUsage = (): TokenUsage => {
-      const given = gatherer.usage();
-      if (given) return given;
-      const prompt = promptTokens();
-      const completion = countTextTokens(gatherer.text());
-      return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-    };
-
     const upstreamStarted = performance.now();
 
     return {
       cache: key ? "miss" : "bypass",
+      rateLimit: { ...admitted, ...reservation.state },
       chunks: (async function* relay() {
         /** Closes the upstream at once and stores what was produced before the stream ended early. */
         const endEarly = async (error: unknown) => {
           await iterator.return?.(undefined)?.catch(() => {});
           const usage = partialUsage();
+          await settle(usage, job.model);
           const partial = { output: job.outputOf(codec.encode(gatherer.completion(usage))), usage };
           await store(endedRecord(cacheJob, error, partial, progress.retries, startedAt, started)).catch(() => {
             // store() has logged it; the stream's own ending is what the client hears about
@@ -611,6 +693,7 @@ export function createRequestService(deps: RequestServiceDeps) {
           usage,
           upstreamMs: performance.now() - upstreamStarted,
         };
+        await settle(usage, produced.model);
         const record = completedRecord(job, produced, progress.retries, startedAt, started);
         await store(record);
         countUsage(record);

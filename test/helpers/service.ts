@@ -8,6 +8,8 @@ import { createTestPglite, createTestPostgres, type StorageBackend } from "./dat
 
 export interface TestServiceOptions {
   backend?: StorageBackend;
+  /** A PostgreSQL database of the test's own (e.g. a throwaway cluster); overrides `backend`, never dropped here. */
+  databaseUrl?: string;
   /** Use the shared Redis at 127.0.0.1:6379 for the cache (default true). */
   redis?: boolean;
   /** "upstream": the mock OpenAI server on a real socket (default); "builtin": the in-process mock provider. */
@@ -15,6 +17,8 @@ export interface TestServiceOptions {
   env?: Record<string, string>;
   /** Reuse a mock upstream started by the test. */
   upstream?: MockUpstream;
+  /** How long `close()` waits for requests in flight (startService's default otherwise). */
+  shutdownGraceMs?: number;
 }
 
 export interface TestService {
@@ -56,10 +60,15 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     HOST: "127.0.0.1",
     ADMIN_API_KEY: `admin-${randomBytes(16).toString("hex")}`,
     LOG_LEVEL: "info",
+    // Every test service answers 127.0.0.1 and shares the Redis failure counter of that address: tests that send
+    // bad keys on purpose must not block the ones running beside them. test/security.test.ts sets its own limit.
+    AUTH_FAILURE_LIMIT: "10000",
     ...options.env,
   };
 
-  if (backend === "postgres") {
+  if (options.databaseUrl !== undefined) {
+    env.DATABASE_URL = options.databaseUrl;
+  } else if (backend === "postgres") {
     const pg = await createTestPostgres();
     cleanups.push(() => pg.close());
     env.DATABASE_URL = pg.url;
@@ -93,7 +102,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   });
 
   const config = loadConfig(env);
-  const running = await startService(config, { logger: createLogger(config.LOG_LEVEL, sink) });
+  const running = await startService(config, {
+    logger: createLogger(config.LOG_LEVEL, sink),
+    shutdownGraceMs: options.shutdownGraceMs,
+  });
   const adminKey = config.ADMIN_API_KEY!;
 
   async function call(method: string, path: string, callOptions: CallOptions = {}): Promise<CallResult> {

@@ -1,0 +1,116 @@
+import type { Redis } from "ioredis";
+import type { KeyVerifier } from "./key-verifier.ts";
+
+/**
+ * Revocation that reaches every instance at once. Each instance trusts a verified key for KEY_CACHE_TTL_MS without
+ * asking the database; a revoked key, a disabled user or changed limits must not wait for that. The instance that
+ * makes the change drops its own cache entries and publishes on a Redis channel; every instance subscribed (on a
+ * connection of its own, as Redis requires for subscribers) drops them too. A subscriber that was disconnected may
+ * have missed messages, so it clears its whole cache when it reconnects. Without Redis there is one instance, and
+ * the local invalidation is all there is to do.
+ */
+
+export const keyInvalidationChannel = "arh:keys:invalidate";
+
+export interface KeyInvalidation {
+  kind: "key" | "user";
+  id: string;
+}
+
+export interface KeyRevocation {
+  /** Drops a key from every instance's cache (after it was revoked). Never throws. */
+  invalidateKey(keyId: string): Promise<void>;
+  /** Drops a user's keys from every instance's cache (after a disable, or a change of limits). Never throws. */
+  invalidateUser(userId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KeyRevocationOptions {
+  verifier: KeyVerifier;
+  redis?: Redis;
+  /** A failed publish or subscription: other instances then notice within the key cache's TTL. */
+  onError?: (error: unknown, context: string) => void;
+  /** How long start-up waits for the subscription before going on without it (it keeps trying). Default 2 s. */
+  subscribeTimeoutMs?: number;
+}
+
+/** Publishes an invalidation; for the CLI, which has no verifier of its own. */
+export async function publishKeyInvalidation(redis: Redis, message: KeyInvalidation): Promise<void> {
+  await redis.publish(keyInvalidationChannel, JSON.stringify(message));
+}
+
+export function parseKeyInvalidation(text: string): KeyInvalidation | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== "object" || value === null) return undefined;
+    const { kind, id } = value as Record<string, unknown>;
+    if ((kind === "key" || kind === "user") && typeof id === "string") return { kind, id };
+  } catch {
+    // not ours: ignored
+  }
+  return undefined;
+}
+
+export async function createKeyRevocation(options: KeyRevocationOptions): Promise<KeyRevocation> {
+  const { verifier, redis } = options;
+  const onError = options.onError ?? (() => {});
+
+  const apply = (message: KeyInvalidation) => {
+    if (message.kind === "key") verifier.invalidateKey(message.id);
+    else verifier.invalidateUser(message.id);
+  };
+
+  const subscriber = redis?.duplicate({
+    // Subscribing waits for the connection instead of failing at once, and keeps retrying in the background.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    lazyConnect: false,
+  });
+  if (subscriber) {
+    let connectedBefore = false;
+    let lastError = "";
+    subscriber.on("error", (error: Error) => {
+      if (error.message !== lastError) onError(error, "key invalidation subscriber");
+      lastError = error.message;
+    });
+    subscriber.on("ready", () => {
+      lastError = "";
+      // Messages published while this connection was down are lost: forget every cached key instead.
+      if (connectedBefore) verifier.clear();
+      connectedBefore = true;
+    });
+    subscriber.on("message", (channel: string, text: string) => {
+      if (channel !== keyInvalidationChannel) return;
+      const message = parseKeyInvalidation(text);
+      if (message) apply(message);
+    });
+    const subscribed = subscriber.subscribe(keyInvalidationChannel);
+    subscribed.catch((error: unknown) => onError(error, "subscribing to key invalidations"));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      subscribed.catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.subscribeTimeoutMs ?? 2_000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async function invalidate(message: KeyInvalidation) {
+    apply(message);
+    if (!redis) return;
+    try {
+      await publishKeyInvalidation(redis, message);
+    } catch (error) {
+      onError(error, "publishing a key invalidation");
+    }
+  }
+
+  return {
+    invalidateKey: (keyId) => invalidate({ kind: "key", id: keyId }),
+    invalidateUser: (userId) => invalidate({ kind: "user", id: userId }),
+    async close() {
+      if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Small pieces the throwaway servers and the service child process share: a free port, a line-keeping reader of a
+ * child's output, and a last-chance cleanup that runs even when a test file crashes before its `after` hooks.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
+
+/** A port that was free a moment ago, on 127.0.0.1 (the kernel picks it from the ephemeral range, never 5432/6379). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== "object" || address === null) throw new Error("could not find a free port");
+  return address.port;
+}
+
+/** Keeps the last `max` lines a child wrote on one of its streams. */
+export function keepLines(stream: NodeJS.ReadableStream | null, into: string[], max = 5_000): void {
+  if (!stream) return;
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    const parts = (partial + chunk).split("\n");
+    partial = parts.pop() ?? "";
+    for (const line of parts) {
+      if (line.trim() === "") continue;
+      into.push(line);
+      if (into.length > max) into.shift();
+    }
+  });
+  stream.on("end", () => {
+    if (partial.trim() !== "") into.push(partial);
+    partial = "";
+  });
+}
+
+/** Resolves with the exit code and signal of a child (at once if it has exited already). */
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** Polls `probe` until it resolves true, or throws `describe()` once `timeoutMs` has passed. */
+export async function pollUntil(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() >= deadline) throw new Error(describe());
+    await delay(intervalMs);
+  }
+}
+
+const lastChance = new Set<() => void>();
+let hooked = false;
+
+/**
+ * Registers a synchronous cleanup for the moment this process exits, however it exits (a crash, an uncaught error, a
+ * test runner that gives up): a throwaway server must never outlive its test file. Returns the unregister function,
+ * called by the ordinary asynchronous cleanup once it has done the job.
+ */
+export function onProcessExit(cleanup: () => void): () => void {
+  if (!hooked) {
+    hooked = true;
+    process.once("exit", () => {
+      for (const run of lastChance) {
+        try {
+          run();
+        } catch {
+          // Best effort: the process is going away.
+        }
+      }
+    });
+  }
+  lastChance.add(cleanup);
+  return () => lastChance.delete(cleanup);
+}

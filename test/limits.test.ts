@@ -1,0 +1,479 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
+import { AppError } from "../src/errors.ts";
+import { budgetMonthOf } from "../src/limits/limit-store.ts";
+import {
+  type CreateLimiterOptions,
+  createLimiter,
+  defaultMaxOutputTokens,
+  estimateTokens,
+  formatResetDuration,
+  type Limiter,
+  type LimitSubject,
+  rateLimitHeaders,
+  worstCaseCostUsd,
+} from "../src/limits/limiter.ts";
+import { limitKeys } from "../src/limits/redis-limit-store.ts";
+import { createMetrics } from "../src/observability/metrics.ts";
+
+const redisUrl = "redis://127.0.0.1:6379";
+
+/** Unique per test, so parallel test files and repeated runs never share a counter in the shared Redis. */
+const newUserId = () => `usr_lt${randomBytes(8).toString("hex")}`;
+const newKeyId = () => `key_lt${randomBytes(8).toString("hex")}`;
+
+const subject = (overrides: Partial<LimitSubject> = {}): LimitSubject => ({
+  userId: newUserId(),
+  keyId: null,
+  rpm: null,
+  tpm: null,
+  monthlyBudgetUsd: null,
+  ...overrides,
+});
+
+/** A clock the test moves by hand; starts at the real time so Redis TTLs stay meaningful. */
+function manualClock() {
+  let at = Date.now();
+  return {
+    now: () => at,
+    advance(ms: number) {
+      at += ms;
+    },
+  };
+}
+
+async function settledOutcomes<T>(work: Array<Promise<T>>) {
+  const results = await Promise.allSettled(work);
+  const passed = results.filter((result) => result.status === "fulfilled").length;
+  const errors = results.flatMap((result) => (result.status === "rejected" ? [result.reason as unknown] : []));
+  return { passed, errors };
+}
+
+function assertAppError(error: unknown, code: string): asserts error is AppError {
+  assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
+  assert.equal(error.code, code, error.message);
+}
+
+async function connectRedis(): Promise<Redis> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  return redis;
+}
+
+/** Deletes every limits and budget key of the users a test made (never anything else in the shared Redis). */
+async function removeKeys(redis: Redis, userIds: string[], keyIds: string[]) {
+  const names: string[] = [];
+  for (const userId of userIds) {
+    const keys = limitKeys({ userId, keyId: null }, budgetMonthOf(Date.now()));
+    names.push(keys.userRpm, keys.userTpm, keys.userTpmAmounts, keys.budget);
+  }
+  for (const keyId of keyIds) {
+    const keys = limitKeys({ userId: "-", keyId });
+    names.push(keys.keyRpm, keys.keyTpm, keys.keyTpmAmounts);
+  }
+  if (names.length) await redis.del(...names);
+}
+
+for (const backend of ["redis", "memory"] as const) {
+  describe(`limiter (${backend})`, () => {
+    let redis: Redis | undefined;
+    const limiters: Limiter[] = [];
+    const userIds: string[] = [];
+    const keyIds: string[] = [];
+
+    before(async () => {
+      if (backend === "redis") redis = await connectRedis();
+    });
+    after(async () => {
+      for (const limiter of limiters) await limiter.close();
+      if (redis) {
+        await removeKeys(redis, userIds, keyIds);
+        await redis.quit();
+      }
+    });
+
+    function limiterWith(options: CreateLimiterOptions = {}): Limiter {
+      const limiter = createLimiter({
+        ...options,
+        ...(redis && { redis }),
+        onRedisError: (error) => assert.fail(`unexpected Redis error: ${String(error)}`),
+      });
+      limiters.push(limiter);
+      return limiter;
+    }
+    function track(s: LimitSubject): LimitSubject {
+      userIds.push(s.userId);
+      if (s.keyId) keyIds.push(s.keyId);
+      return s;
+    }
+
+    test("rpm: 50 concurrent requests against rpm 10 let exactly 10 through", async () => {
+      const metrics = createMetrics();
+      const limiter = limiterWith({ metrics });
+      assert.equal(limiter.kind, backend);
+      const user = track(subject({ rpm: 10 }));
+      const { passed, errors } = await settledOutcomes(Array.from({ length: 50 }, () => limiter.admitRequest(user)));
+      assert.equal(passed, 10);
+      assert.equal(errors.length, 40);
+      for (const error of errors) {
+        assertAppError(error, "rate_limited");
+        assert.ok(error.retryAfterSeconds !== undefined && error.retryAfterSeconds >= 59, `${error.retryAfterSeconds}`);
+        assert.ok(error.retryAfterSeconds <= 60);
+        assert.equal(error.headers?.["x-ratelimit-limit-requests"], "10");
+        assert.equal(error.headers?.["x-ratelimit-remaining-requests"], "0");
+        assert.match(error.headers?.["x-ratelimit-reset-requests"] ?? "", /^(59(\.\d+)?s|1m0s)$/);
+        assert.equal(error.headers?.["x-should-retry"], undefined, "a wait under a minute is worth retrying");
+      }
+      const rejections = await metrics.registry.getSingleMetricAsString("arh_rate_limit_rejections_total");
+      assert.match(rejections, /arh_rate_limit_rejections_total\{limit="rpm"\} 40/);
+    });
+
+    test("rpm: success reports the window, and a slot frees when the oldest request leaves it", async () => {
+      const clock = manualClock();
+      const limiter = limiterWith({ now: clock.now });
+      const user = track(subject({ rpm: 3 }));
+      const first = await limiter.admitRequest(user);
+      assert.deepEqual(first.requests, { limit: 3, remaining: 2, resetMs: 60_000 });
+      clock.advance(10_000);
+      await limiter.admitRequest(user);
+      clock.advance(10_000);
+      const third = await limiter.admitRequest(user);
+      assert.deepEqual(third.requests, { limit: 3, remaining: 0, resetMs: 60_000 });
+      clock.advance(10_000);
+      const refused = await limiter.admitRequest(user).catch((error: unknown) => error);
+      assertAppError(refused, "rate_limited");
+      // The first request (30 s ago) leaves the window in 30 s.
+      assert.equal(refused.retryAfterSeconds, 30);
+      assert.equal(refused.headers?.["retry-after-ms"], "30000");
+      assert.equal(
+        refused.headers?.["x-ratelimit-reset-requests"],
+        "50s",
+        "the newest entry (20 s old) leaves in 50 s",
+      );
+      clock.advance(30_000);
+      const again = await limiter.admitRequest(user);
+      assert.equal(again.requests?.remaining, 0);
+      assert.deepEqual(await limiter.peek(user), { requests: { limit: 3, remaining: 0, resetMs: 60_000 } });
+    });
+
+    test("rpm: no limit costs nothing and reports nothing", async () => {
+      const limiter = limiterWith();
+      const user = subject();
+      for (let i = 0; i < 100; i++) assert.deepEqual(await limiter.admitRequest(user), {});
+    });
+
+    test("rpm: a key's own limit applies on top of its user's", async () => {
+      const limiter = limiterWith();
+      const userId = newUserId();
+      const keyA = track(subject({ userId, keyId: newKeyId(), rpm: 5, keyRpm: 2 }));
+      const keyB = track(subject({ userId, keyId: newKeyId(), rpm: 5 }));
+      const a = await settledOutcomes(Array.from({ length: 4 }, () => limiter.admitRequest(keyA)));
+      assert.equal(a.passed, 2, "key A stops at its own 2");
+      assertAppError(a.errors[0], "rate_limited");
+      assert.match(a.errors[0].message, /API key/);
+      const b = await settledOutcomes(Array.from({ length: 5 }, () => limiter.admitRequest(keyB)));
+      assert.equal(b.passed, 3, "the user's 5 are shared by both keys");
+      assertAppError(b.errors[0], "rate_limited");
+      assert.match(b.errors[0].message, /for this user/);
+    });
+
+    test("tpm: reserve, refuse what does not fit, settle refunds the unused part", async () => {
+      const limiter = limiterWith();
+      const user = track(subject({ tpm: 1000 }));
+      const first = await limiter.reserve(user, { tokens: 600, costUsd: 0 });
+      assert.equal(first.state.tokens?.remaining, 400);
+      assert.equal(first.state.tokens?.limit, 1000);
+      const refused = await limiter.reserve(user, { tokens: 500, costUsd: 0 }).catch((error: unknown) => error);
+      assertAppError(refused, "rate_limited");
+      assert.equal(refused.headers?.["x-ratelimit-limit-tokens"], "1000");
+      assert.equal(refused.headers?.["x-ratelimit-remaining-tokens"], "400");
+      assert.ok((refused.retryAfterSeconds ?? 0) >= 59);
+      await limiter.settle(first, { tokens: 100, costUsd: 0 });
+      const second = await limiter.reserve(user, { tokens: 500, costUsd: 0 });
+      assert.equal(second.state.tokens?.remaining, 400, "1000 - 100 used - 500 reserved");
+      // A second settle of the same reservation changes nothing.
+      await limiter.settle(first, { tokens: 0, costUsd: 0 });
+      assert.equal((await limiter.peek(user)).tokens?.remaining, 400);
+    });
+
+    test("tpm: concurrent reserves never overshoot", async () => {
+      const limiter = limiterWith();
+      const user = track(subject({ tpm: 1000 }));
+      const { passed, errors } = await settledOutcomes(
+        Array.from({ length: 30 }, () => limiter.reserve(user, { tokens: 100, costUsd: 0 })),
+      );
+      assert.equal(passed, 10);
+      for (const error of errors) assertAppError(error, "rate_limited");
+    });
+
+    test("tpm: the tokens leave the window after a minute", async () => {
+      const clock = manualClock();
+      const limiter = limiterWith({ now: clock.now });
+      const user = track(subject({ tpm: 1000 }));
+      await limiter.reserve(user, { tokens: 700, costUsd: 0 });
+      clock.advance(20_000);
+      await limiter.reserve(user, { tokens: 300, costUsd: 0 });
+      clock.advance(10_000);
+      const refused = await limiter.reserve(user, { tokens: 500, costUsd: 0 }).catch((error: unknown) => error);
+      assertAppError(refused, "rate_limited");
+      assert.equal(refused.retryAfterSeconds, 30, "room once the 700 of 30 s ago leave");
+      clock.advance(30_000);
+      const later = await limiter.reserve(user, { tokens: 500, costUsd: 0 });
+      assert.equal(later.state.tokens?.remaining, 200);
+    });
+
+    test("tpm: a request larger than the whole limit is refused with x-should-retry: false", async () => {
+      const limiter = limiterWith();
+      const user = track(subject({ tpm: 1000 }));
+      const refused = await limiter.reserve(user, { tokens: 1001, costUsd: 0 }).catch((error: unknown) => error);
+      assertAppError(refused, "rate_limited");
+      assert.match(refused.message, /more than the 1000 tokens per minute/);
+      assert.equal(refused.headers?.["x-should-retry"], "false");
+    });
+
+    test("budget: 20 concurrent reserves against a budget that fits 5 → exactly 5 succeed", async () => {
+      const metrics = createMetrics();
+      const limiter = limiterWith({ metrics });
+      const user = track(subject({ monthlyBudgetUsd: 1 }));
+      const { passed, errors } = await settledOutcomes(
+        Array.from({ length: 20 }, () => limiter.reserve(user, { tokens: 10, costUsd: 0.2 })),
+      );
+      assert.equal(passed, 5);
+      for (const error of errors) {
+        assertAppError(error, "budget_exceeded");
+        assert.equal(error.status, 429);
+        assert.equal(error.headers?.["x-should-retry"], "false");
+        const month = budgetMonthOf(Date.now());
+        const untilNextMonth = Math.ceil((month.end.getTime() - Date.now()) / 1000);
+        assert.ok(Math.abs((error.retryAfterSeconds ?? 0) - untilNextMonth) <= 2, "retry when the month renews");
+      }
+      const rejections = await metrics.registry.getSingleMetricAsString("arh_rate_limit_rejections_total");
+      assert.match(rejections, /limit="budget"\} 15/);
+    });
+
+    test("budget: settle charges the real cost and releases the hold; a second settle does nothing", async () => {
+      const limiter = limiterWith();
+      const user = track(subject({ monthlyBudgetUsd: 1 }));
+      const first = await limiter.reserve(user, { tokens: 0, costUsd: 0.6 });
+      const refused = await limiter.reserve(user, { tokens: 0, costUsd: 0.6 }).catch((error: unknown) => error);
+      assertAppError(refused, "budget_exceeded");
+      await limiter.settle(first, { tokens: 0, costUsd: 0.1 });
+      await limiter.settle(first, { tokens: 0, costUsd: 0.1 });
+      await limiter.settle(first, { tokens: 0, costUsd: 0.5 });
+      // 0.1 spent: 0.9 fits exactly, then nothing more.
+      const second = await limiter.reserve(user, { tokens: 0, costUsd: 0.9 });
+      const full = await limiter.reserve(user, { tokens: 0, costUsd: 0.000001 }).catch((error: unknown) => error);
+      assertAppError(full, "budget_exceeded");
+      await limiter.settle(second, { tokens: 0, costUsd: 0.9 });
+      const spent = await limiter.reserve(user, { tokens: 0, costUsd: 0 }).catch((error: unknown) => error);
+      assertAppError(spent, "budget_exceeded");
+      assert.match(spent.message, /monthly budget of \$1\.00 reached/);
+    });
+
+    test("budget: a zero budget refuses even free calls; a model without a price is free under a budget", async () => {
+      const limiter = limiterWith();
+      const none = track(subject({ monthlyBudgetUsd: 0 }));
+      assertAppError(
+        await limiter.reserve(none, { tokens: 1, costUsd: 0 }).catch((e: unknown) => e),
+        "budget_exceeded",
+      );
+      const some = track(subject({ monthlyBudgetUsd: 0.01 }));
+      const reservation = await limiter.reserve(some, { tokens: 1, costUsd: 0 });
+      await limiter.settle(reservation, { tokens: 1, costUsd: 0 });
+    });
+
+    test("budget: a missing month counter is seeded from the database's spend", async () => {
+      const spent = new Map<string, number>();
+      const calls: Array<{ userId: string; monthStart: string }> = [];
+      const limiter = limiterWith({
+        loadMonthSpendUsd: async (userId, monthStart) => {
+          calls.push({ userId, monthStart: monthStart.toISOString() });
+          return spent.get(userId) ?? 0;
+        },
+      });
+      const user = track(subject({ monthlyBudgetUsd: 1 }));
+      spent.set(user.userId, 0.9);
+      const tooMuch = await limiter.reserve(user, { tokens: 0, costUsd: 0.2 }).catch((error: unknown) => error);
+      assertAppError(tooMuch, "budget_exceeded");
+      const fits = await limiter.reserve(user, { tokens: 0, costUsd: 0.05 });
+      await limiter.settle(fits, { tokens: 0, costUsd: 0.05 });
+      assert.equal(calls.length, 1, "seeded once, then counted in the store");
+      assert.equal(calls[0]?.monthStart, budgetMonthOf(Date.now()).start.toISOString());
+      assertAppError(
+        await limiter.reserve(user, { tokens: 0, costUsd: 0.06 }).catch((e: unknown) => e),
+        "budget_exceeded",
+      );
+
+      if (redis) {
+        // A flush of the counter (Redis restarted without persistence): the next call seeds it again.
+        await redis.del(limitKeys(user, budgetMonthOf(Date.now())).budget);
+        spent.set(user.userId, 0.97);
+        assertAppError(
+          await limiter.reserve(user, { tokens: 0, costUsd: 0.04 }).catch((e: unknown) => e),
+          "budget_exceeded",
+        );
+        await limiter.reserve(user, { tokens: 0, costUsd: 0.03 });
+        assert.equal(calls.length, 2);
+
+        // Lost between reserve and settle: the settle seeds again and still charges its call (which the
+        // database does not have yet: the record is written after the settle).
+        const other = track(subject({ monthlyBudgetUsd: 1 }));
+        spent.set(other.userId, 0.2);
+        const held = await limiter.reserve(other, { tokens: 0, costUsd: 0.5 });
+        const budgetKey = limitKeys(other, budgetMonthOf(Date.now())).budget;
+        await redis.del(budgetKey);
+        await limiter.settle(held, { tokens: 0, costUsd: 0.3 });
+        assert.equal(await redis.hget(budgetKey, "spent"), String(0.5e9));
+        assert.ok((await redis.pttl(budgetKey)) > 0, "the counter expires after its month");
+      }
+    });
+
+    test("budget: a reservation never settled (a crashed instance) is released after the hold", async () => {
+      const clock = manualClock();
+      const limiter = limiterWith({ now: clock.now, reservationHoldMs: 5_000 });
+      const user = track(subject({ monthlyBudgetUsd: 1 }));
+      await limiter.reserve(user, { tokens: 0, costUsd: 0.8 });
+      assertAppError(
+        await limiter.reserve(user, { tokens: 0, costUsd: 0.5 }).catch((e: unknown) => e),
+        "budget_exceeded",
+      );
+      clock.advance(5_001);
+      await limiter.reserve(user, { tokens: 0, costUsd: 0.5 });
+    });
+
+    test("tpm and budget together: a refusal by one counts nothing against the other", async () => {
+      const limiter = limiterWith();
+      const user = track(subject({ tpm: 100, monthlyBudgetUsd: 1 }));
+      assertAppError(
+        await limiter.reserve(user, { tokens: 10, costUsd: 2 }).catch((e: unknown) => e),
+        "budget_exceeded",
+      );
+      const reservation = await limiter.reserve(user, { tokens: 100, costUsd: 0.5 });
+      assert.equal(reservation.state.tokens?.remaining, 0, "the refused call held no tokens");
+      assertAppError(await limiter.reserve(user, { tokens: 1, costUsd: 0.1 }).catch((e: unknown) => e), "rate_limited");
+      // The tpm refusal held no budget: 0.5 is still free.
+      await limiter.settle(reservation, { tokens: 0, costUsd: 0 });
+      await limiter.reserve(user, { tokens: 1, costUsd: 1 });
+    });
+  });
+}
+
+describe("limiter with Redis failing", () => {
+  test("an unreachable Redis falls back to memory, with the same limits, and reports the error", async () => {
+    // Nothing listens on port 1: every command fails at once (no offline queue), as during an outage.
+    const broken = new Redis("redis://127.0.0.1:1", {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    broken.on("error", () => {});
+    const reported: unknown[] = [];
+    const limiter = createLimiter({ redis: broken, onRedisError: (error) => reported.push(error) });
+    try {
+      assert.equal(limiter.kind, "redis");
+      const user = subject({ rpm: 3, tpm: 100, monthlyBudgetUsd: 1 });
+      const { passed } = await settledOutcomes(Array.from({ length: 5 }, () => limiter.admitRequest(user)));
+      assert.equal(passed, 3, "memory still enforces the limit");
+      const reservation = await limiter.reserve(user, { tokens: 50, costUsd: 0.5 });
+      await limiter.settle(reservation, { tokens: 10, costUsd: 0.1 });
+      assert.ok(reported.length >= 1, "the failure was reported");
+      assert.ok(reported.length <= 2, "and not once per call");
+    } finally {
+      await limiter.close();
+      broken.disconnect();
+    }
+  });
+
+  test("a settle Redis refuses is retried and charged exactly once", async () => {
+    const redis = await connectRedis();
+    const observer = await connectRedis();
+    redis.on("error", () => {});
+    const limiter = createLimiter({ redis, onRedisError: () => {} });
+    const user = subject({ monthlyBudgetUsd: 1, tpm: 1000 });
+    const budgetKey = limitKeys(user, budgetMonthOf(Date.now())).budget;
+    try {
+      const reservation = await limiter.reserve(user, { tokens: 500, costUsd: 0.5 });
+      const ended = new Promise((resolve) => redis.once("end", resolve));
+      redis.disconnect();
+      await ended;
+      await limiter.settle(reservation, { tokens: 20, costUsd: 0.25 });
+      assert.equal(await observer.hget(budgetKey, "spent"), "0", "not charged while Redis is away");
+      await redis.connect();
+      const deadline = Date.now() + 5_000;
+      while ((await observer.hget(budgetKey, "spent")) === "0" && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(await observer.hget(budgetKey, "spent"), String(0.25e9), "charged once Redis is back");
+      // Settling again (a retried write) changes nothing.
+      await limiter.settle(reservation, { tokens: 20, costUsd: 0.25 });
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      assert.equal(await observer.hget(budgetKey, "spent"), String(0.25e9));
+      const tokens = await observer.hget(limitKeys(user).userTpmAmounts, "total");
+      assert.equal(tokens, "20", "the token reservation was settled to the real usage");
+    } finally {
+      await limiter.close();
+      await removeKeys(observer, [user.userId], []);
+      await observer.quit();
+      await redis.quit().catch(() => redis.disconnect());
+    }
+  });
+});
+
+describe("rate-limit headers", () => {
+  test("durations are written the way OpenAI writes them", () => {
+    assert.equal(formatResetDuration(0), "0s");
+    assert.equal(formatResetDuration(250), "250ms");
+    assert.equal(formatResetDuration(0.2), "1ms");
+    assert.equal(formatResetDuration(6_000), "6s");
+    assert.equal(formatResetDuration(8_640), "8.64s");
+    assert.equal(formatResetDuration(60_000), "1m0s");
+    assert.equal(formatResetDuration(86_400), "1m26.4s");
+    assert.equal(formatResetDuration(3_723_000), "1h2m3s");
+  });
+
+  test("both sets of x-ratelimit-* headers, only for the windows that exist", () => {
+    assert.deepEqual(
+      rateLimitHeaders({
+        requests: { limit: 60, remaining: 59, resetMs: 1_000 },
+        tokens: { limit: 150_000, remaining: 149_984, resetMs: 6 },
+      }),
+      {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-limit-tokens": "150000",
+        "x-ratelimit-remaining-tokens": "149984",
+        "x-ratelimit-reset-tokens": "6ms",
+      },
+    );
+    assert.deepEqual(rateLimitHeaders({}), {});
+  });
+});
+
+describe("estimates", () => {
+  test("prompt tokens by the tokenizer plus the max output, with a default when none is given", () => {
+    const messages = [{ role: "user", content: "Hello there, how are you today?" }];
+    const withMax = estimateTokens({ messages }, 100);
+    const prompt = withMax - 100;
+    assert.ok(prompt > 5 && prompt < 30, `prompt ${prompt}`);
+    assert.equal(estimateTokens({ messages }, undefined), prompt + defaultMaxOutputTokens);
+    assert.equal(estimateTokens({ input: "hello world" }, 0), 2);
+    assert.equal(estimateTokens({ input: ["hello world", "hello"] }, 0), 3);
+    assert.equal(estimateTokens({ input: [1, 2, 3] }, 0), 3);
+    assert.equal(estimateTokens({ input: messages }, 0), prompt, "native chat input counts as messages");
+    const image = [
+      { role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] },
+    ];
+    assert.ok(estimateTokens({ messages: image }, 0) >= 1445, "an image part is estimated, not its base64");
+  });
+
+  test("worst-case cost prices the max output; an unknown model costs 0", () => {
+    const cost = worstCaseCostUsd("gpt-4o-mini", 1000, 1000);
+    // gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens.
+    assert.ok(Math.abs(cost - 0.00075) < 1e-9, String(cost));
+    assert.equal(worstCaseCostUsd("my-own-model", 1000, 1000), 0);
+  });
+});
