@@ -15,6 +15,7 @@ import { type AuthFailureLimiter, createAuthFailureLimiter } from "./limits/auth
 import { createLimiter, type Limiter } from "./limits/limiter.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { throttledWarning } from "./observability/throttled-log.ts";
 import { createMockProvider } from "./providers/mock.ts";
 import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
 import { createOpenAIProvider } from "./providers/openai.ts";
@@ -69,7 +70,9 @@ export async function createServices(config: Config, options: CreateServicesOpti
 
   const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, logger) : undefined;
   const cache = redis
-    ? createRedisCache(redis, (error) => logger.warn({ err: error }, "cache unavailable; answering as a miss"))
+    ? createRedisCache(redis, (error, unreported) =>
+        logger.warn({ err: error, occurrencesSinceLastLine: unreported }, "cache unavailable; answering as a miss"),
+      )
     : createMemoryCache(config.CACHE_MAX_ENTRIES);
 
   const upstream: Provider = config.OPENAI_API_KEY
@@ -134,7 +137,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       redis,
       // The longest another instance may hold a request's answer before the others call the upstream themselves.
       lockTtlMs: Math.min(config.UPSTREAM_TIMEOUT_MS, 60_000),
-      onRedisError: (error) => logger.warn({ err: error }, "coalescing across instances unavailable"),
+      onRedisError: throttledWarning(logger, "coalescing across instances unavailable; coalescing in this process"),
     }),
   });
 

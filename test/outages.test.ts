@@ -58,19 +58,32 @@ async function call(
 const summarize = (input: string, cache = true) => ({ type: "summarize", input, cache });
 const unique = (label: string) => `${label} ${randomBytes(8).toString("hex")}`;
 
-/** Cleanups run in reverse order of registration, each one even when an earlier one fails. */
+/** The longest one cleanup step may take: a hung close must fail the test, not stall the whole file. */
+const cleanupStepTimeoutMs = 30_000;
+
+/**
+ * Cleanups run in reverse order of registration, each one even when an earlier one fails, each bounded by
+ * `cleanupStepTimeoutMs`; a step that fails or hangs is named in the test's failure.
+ */
 function cleanupStack(t: TestContext) {
   const steps: Array<() => Promise<unknown>> = [];
   t.after(async () => {
     const failures: unknown[] = [];
     for (const step of steps.reverse()) {
+      const timer = new AbortController();
+      const hung = delay(cleanupStepTimeoutMs, "hung" as const, { signal: timer.signal }).catch(() => "done" as const);
       try {
-        await step();
+        const outcome = await Promise.race([step().then(() => "done" as const), hung]);
+        if (outcome === "hung") {
+          failures.push(new Error(`cleanup step ${step.toString()} did not finish within ${cleanupStepTimeoutMs} ms`));
+        }
       } catch (error) {
         failures.push(error);
+      } finally {
+        timer.abort();
       }
     }
-    if (failures.length) throw new AggregateError(failures, "cleanup failed");
+    if (failures.length) throw new AggregateError(failures, `cleanup failed: ${failures.map(String).join("; ")}`);
   });
   return (step: () => Promise<unknown>) => {
     steps.push(step);
@@ -548,6 +561,36 @@ describe("process lifecycle", () => {
       `the service exits soon after the last answer, not at the end of the grace period (${exitMs - answeredMs} ms)`,
     );
     assert.equal(stored.size, 50, "all 50 are stored");
+  });
+
+  test("SIGTERM while Redis has been down since the start: the service still exits 0, promptly", {
+    timeout: 60_000,
+  }, async (t) => {
+    const cleanup = cleanupStack(t);
+    // Redis never answers this service: each of its Redis clients is still waiting for a first connection (commands
+    // queued for it, where a client has an offline queue) when the signal comes.
+    const redis = await startThrowawayRedis();
+    cleanup(() => redis.close());
+    await redis.stop();
+    const database = await createTestPostgres();
+    cleanup(() => database.close());
+    const admin = adminKey();
+    const service = await startServiceProcess({ env: { ...serviceEnv(database.url, admin), REDIS_URL: redis.url } });
+    cleanup(() => service.kill());
+    const user = await createUser(service.url, admin);
+    const answer = await call(service.url, "POST", "/requests", { key: user.key, body: summarize(unique("before")) });
+    assert.equal(answer.status, 201, answer.text);
+    assert.equal((await call(service.url, "GET", "/ready")).status, 503);
+
+    const signalledAt = Date.now();
+    service.signal("SIGTERM");
+    const exit = await exitWithin(service, 15_000);
+    const exitMs = Date.now() - signalledAt;
+    t.diagnostic(`exit ${exit ? `code ${exit.code} signal ${exit.signal}` : "none"} after ${exitMs} ms`);
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit after SIGTERM with Redis down:\n${service.tail()}`);
+    assert.ok(exitMs < 5_000, `took ${exitMs} ms`);
+    const stored = await storedIds(database.url, [answer.body.id]);
+    assert.equal(stored.size, 1, "the answered request is stored");
   });
 
   test("kill -9 right after a burst of answers: every request answered 201 is in the database after a restart", {

@@ -71,6 +71,8 @@ function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     application_name: "ai-request-handler",
+    // A server that is unreachable (not just stopped) must fail requests in seconds, not after the OS gives up.
+    connectionTimeoutMillis: 5_000,
   });
   // Without a listener, an error on an idle pooled client (server restart, network cut) crashes the process.
   pool.on("error", (error) => options.onError?.(error));
@@ -157,7 +159,8 @@ function serialized(task: () => Promise<void>): () => Promise<void> {
 
 /** SQLSTATE classes and codes that mean "the database is not there right now", not "the query is wrong". */
 const unavailableStates = /^(08|57P0[1-3]|53300)/;
-const unavailableMessages = /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i;
+const unavailableMessages =
+  /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i;
 
 /**
  * Whether an error (or its cause: drizzle wraps the driver's) says the database cannot be reached, so the request
@@ -166,7 +169,10 @@ const unavailableMessages = /Connection terminated|connect ECONNREFUSED|Client h
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && (unavailableStates.test(code) || code === "ECONNREFUSED" || code === "ECONNRESET")) {
+    if (
+      typeof code === "string" &&
+      (unavailableStates.test(code) || code === "ECONNREFUSED" || code === "ECONNRESET")
+    ) {
       return true;
     }
     if (unavailableMessages.test(current.message)) return true;

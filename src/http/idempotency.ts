@@ -3,6 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
+import { throttledWarning } from "../observability/throttled-log.ts";
 import { canonicalJson } from "../requests/canonical-json.ts";
 import type { IdempotencyStore } from "../requests/idempotency-store.ts";
 import { callerOf } from "./auth.ts";
@@ -36,6 +37,11 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("base6
  */
 export function createIdempotencyHooks(options: IdempotencyOptions) {
   const { store } = options;
+  const storeUnavailable = throttledWarning(
+    options.logger,
+    "idempotency store unavailable; requests with an Idempotency-Key run without it",
+  );
+  const keepFailed = throttledWarning(options.logger, "could not keep the answer for Idempotency-Key retries");
 
   async function preHandler(request: FastifyRequest, reply: FastifyReply) {
     const header = request.headers["idempotency-key"];
@@ -57,7 +63,7 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
         claim = await store.claim(scope, key, fingerprint);
       } catch (error) {
         // Without the store the request still runs, once, as if it had no key.
-        options.logger.warn({ err: error }, "idempotency store unavailable; running the request without it");
+        storeUnavailable(error);
         return;
       }
       switch (claim.state) {
@@ -70,7 +76,10 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
           });
         case "done": {
           const { status, headers, body } = claim.response;
-          return reply.code(status).headers({ ...headers, "idempotent-replayed": "true" }).send(body);
+          return reply
+            .code(status)
+            .headers({ ...headers, "idempotent-replayed": "true" })
+            .send(body);
         }
         case "running":
           if (options.whileRunning === "reject" || Date.now() >= deadline) {
@@ -104,7 +113,7 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
         await store.release(claim.scope, claim.key, claim.fingerprint);
       }
     } catch (error) {
-      options.logger.warn({ err: error }, "could not keep the answer for Idempotency-Key retries");
+      keepFailed(error);
     }
     return payload;
   }

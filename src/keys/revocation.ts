@@ -86,14 +86,18 @@ export async function createKeyRevocation(options: KeyRevocationOptions): Promis
     });
     const subscribed = subscriber.subscribe(keyInvalidationChannel);
     subscribed.catch((error: unknown) => onError(error, "subscribing to key invalidations"));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      subscribed.catch(() => {}),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, options.subscribeTimeoutMs ?? 2_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    // Start-up waits for the subscription while Redis answers (so a revoke right after start is not missed);
+    // when Redis is down it goes on at once, and the subscription happens when Redis comes back.
+    if (redis?.status === "ready") {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        subscribed.catch(() => {}),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, options.subscribeTimeoutMs ?? 2_000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
   }
 
   async function invalidate(message: KeyInvalidation) {
@@ -110,7 +114,10 @@ export async function createKeyRevocation(options: KeyRevocationOptions): Promis
     invalidateKey: (keyId) => invalidate({ kind: "key", id: keyId }),
     invalidateUser: (userId) => invalidate({ kind: "user", id: userId }),
     async close() {
-      if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+      if (!subscriber) return;
+      // QUIT would wait in the offline queue for a Redis that is away; a connection that is not up just closes.
+      if (subscriber.status === "ready") await subscriber.quit().catch(() => subscriber.disconnect());
+      else subscriber.disconnect();
     },
   };
 }
