@@ -40,4 +40,3 @@ export function countPromptTokens(messages: readonly ChatMessage[], tools?: unkn
   if (tools !== undefined) tokens += countTextTokens(JSON.stringify(tools));
   return tokens;
 }
-

@@ -221,6 +221,11 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     assert.equal(list.body.data[0].error.code, "upstream_error");
     const detail = await service.call("GET", `/requests/${list.body.data[0].id}`, { key: user.key });
     assert.equal(detail.body.retries, 2, "both retries were spent and recorded");
+    assert.deepEqual(
+      detail.body.attempts.map((a: { outcome: string }) => a.outcome),
+      ["500", "500", "upstream_error"],
+      "each attempt's outcome is recorded",
+    );
     assert.equal(detail.body.input, "this will fail");
   });
 

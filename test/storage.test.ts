@@ -51,6 +51,7 @@ function makeRecord(userId: string, overrides: Partial<RequestRecord> = {}): Req
     latencyMs: 42,
     upstreamMs: 40,
     retries: 0,
+    attempts: [],
     metadata: { app: "storage-test" },
     createdAt: new Date(baseTime),
     completedAt: new Date(baseTime + 42),

@@ -98,6 +98,11 @@ describe("fallbacks, the total deadline and the circuit breaker", () => {
     const answer = await post({ type: "summarize", input: `fallback ${Date.now()}`, model: "gpt-4o" });
     assert.equal(answer.status, 201, answer.text);
     assert.equal(answer.body.model, "gpt-4o-mini");
+    const detail = await service.call("GET", `/requests/${answer.body.id}`, { key: user.key });
+    assert.deepEqual(detail.body.attempts, [
+      { model: "gpt-4o", outcome: "upstream_error" },
+      { model: "gpt-4o-mini", outcome: "ok" },
+    ]);
 
     service.upstream!.setFaults({ failNext: [{ status: 500 }] });
     const byType = await post({

@@ -33,6 +33,7 @@ function record(userId: string, overrides: Partial<RequestRecord>): RequestRecor
     latencyMs: 10,
     upstreamMs: 8,
     retries: 0,
+    attempts: [],
     metadata: {},
     completedAt: createdAt,
     deletedAt: null,

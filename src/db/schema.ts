@@ -10,7 +10,7 @@ import {
   text,
   timestamp,
 } from "drizzle-orm/pg-core";
-import type { RequestSource, RequestStatus, RequestType, Role, StoredError } from "./types.ts";
+import type { AttemptRecord, RequestSource, RequestStatus, RequestType, Role, StoredError } from "./types.ts";
 
 /**
  * jsonb that returns exactly what the driver parsed. drizzle's own `jsonb()` runs JSON.parse again on any string it
@@ -91,6 +91,7 @@ export const requests = pgTable(
     latencyMs: integer("latency_ms").notNull().default(0),
     upstreamMs: integer("upstream_ms"),
     retries: integer("retries").notNull().default(0),
+    attempts: jsonb("attempts").$type<AttemptRecord[] | null>(),
     metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
     createdAt: createdAt(),
     completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),

@@ -14,6 +14,12 @@ export interface StoredError {
   message: string;
 }
 
+/** One attempt at the upstream: the model tried and how it went (`ok`, `503`, `timeout`, an error code …). */
+export interface AttemptRecord {
+  model: string;
+  outcome: string;
+}
+
 export interface RequestRecord {
   id: string;
   userId: string;
@@ -37,6 +43,8 @@ export interface RequestRecord {
   latencyMs: number;
   upstreamMs: number | null;
   retries: number;
+  /** Every attempt in order, fallbacks included; empty for a cache hit. */
+  attempts: AttemptRecord[];
   metadata: Record<string, string>;
   createdAt: Date;
   completedAt: Date | null;

@@ -24,6 +24,12 @@ export function formatRequest(record: RequestRecord, withInput = false) {
     metadata: record.metadata,
   };
   return withInput
-    ? { ...formatted, input: record.input ?? null, options: record.options, retries: record.retries }
+    ? {
+        ...formatted,
+        input: record.input ?? null,
+        options: record.options,
+        retries: record.retries,
+        attempts: record.attempts,
+      }
     : formatted;
 }

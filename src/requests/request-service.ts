@@ -1,5 +1,13 @@
 import type { ResponseCache } from "../cache/response-cache.ts";
-import type { ApiKeyRecord, RequestRecord, RequestSource, RequestType, StoredError, UserRecord } from "../db/types.ts";
+import type {
+  ApiKeyRecord,
+  AttemptRecord,
+  RequestRecord,
+  RequestSource,
+  RequestType,
+  StoredError,
+  UserRecord,
+} from "../db/types.ts";
 import { AppError, isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -133,6 +141,16 @@ interface Job<T> {
   /** Calls the upstream with this model (the job's own, or a fallback). */
   call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }
+
+/** What the upstream call went through: retries, and each attempt's model and outcome, for the record. */
+interface Progress {
+  retries: number;
+  attempts: AttemptRecord[];
+  /** The model being tried now (the job's own or a fallback). */
+  model: string;
+}
+
+const newProgress = (model: string): Progress => ({ retries: 0, attempts: [], model });
 
 /** A job without its call: what the cache, the records and a stream need to know. */
 type JobInfo<T> = Omit<Job<T>, "call">;
@@ -379,6 +397,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       latencyMs: elapsed(started),
       upstreamMs: null,
       retries: 0,
+      attempts: [],
       completedAt: new Date(),
     };
   }
@@ -386,7 +405,7 @@ export function createRequestService(deps: RequestServiceDeps) {
   function completedRecord<T>(
     job: JobInfo<T>,
     produced: Produced<T>,
-    retries: number,
+    progress: Progress,
     startedAt: Date,
     started: number,
   ): RequestRecord {
@@ -402,7 +421,8 @@ export function createRequestService(deps: RequestServiceDeps) {
       cached: false,
       latencyMs: elapsed(started),
       upstreamMs: Math.round(produced.upstreamMs),
-      retries,
+      retries: progress.retries,
+      attempts: progress.attempts,
       completedAt: new Date(),
     };
   }
@@ -412,7 +432,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     job: JobInfo<unknown>,
     error: unknown,
     partial: { output: unknown; usage: TokenUsage },
-    retries: number,
+    progress: Progress,
     startedAt: Date,
     started: number,
   ): RequestRecord {
@@ -437,17 +457,19 @@ export function createRequestService(deps: RequestServiceDeps) {
       cached: false,
       latencyMs: elapsed(started),
       upstreamMs: null,
-      retries,
+      retries: progress.retries,
+      attempts: progress.attempts,
       completedAt: new Date(),
     };
   }
 
-  /** The provider's call options for one job: its abort signal, and retries counted into `progress`. */
-  function callOptionsFor(job: JobInfo<unknown>, progress: { retries: number }): CallOptions {
+  /** The provider's call options for one job: its abort signal, and retries recorded into `progress`. */
+  function callOptionsFor(job: JobInfo<unknown>, progress: Progress): CallOptions {
     return {
       signal: job.context.signal,
-      onRetry: () => {
+      onRetry: (retry) => {
         progress.retries++;
+        progress.attempts.push({ model: progress.model, outcome: retry.reason });
         metrics.upstreamRetries.inc({ provider: provider.name });
       },
     };
@@ -476,7 +498,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
     metrics.cacheLookups.inc({ result: key ? "miss" : "bypass" });
 
-    const progress = { retries: 0 };
+    const progress = newProgress(job.model);
     const callOptions = callOptionsFor(job, progress);
     let produced: Produced<T>;
     let shared = false;
@@ -486,7 +508,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         const flight = await singleFlight.run(
           key,
           async () => {
-            const own = await meteredCall(job, subject, callOptions);
+            const own = await meteredCall(job, subject, progress, callOptions);
             rateLimit = { ...rateLimit, ...own.rateLimit };
             await fill(key, entryOf(own.produced));
             return own.produced;
@@ -499,7 +521,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         produced = flight.value;
         shared = flight.shared;
       } else {
-        const own = await meteredCall(job, subject, callOptions);
+        const own = await meteredCall(job, subject, progress, callOptions);
         rateLimit = { ...rateLimit, ...own.rateLimit };
         produced = own.produced;
         void fill(key, entryOf(produced));
@@ -509,7 +531,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       if (isLimitRefusal(caught)) throw caught;
       const error = asCancellation(job, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
-      await store(endedRecord(job, error, empty, progress.retries, startedAt, started));
+      await store(endedRecord(job, error, empty, progress, startedAt, started));
       throw error;
     }
 
@@ -519,7 +541,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await store(record);
       return { value: produced.value, record, cache: "hit", rateLimit };
     }
-    const record = completedRecord(job, produced, progress.retries, startedAt, started);
+    const record = completedRecord(job, produced, progress, startedAt, started);
     await store(record);
     countUsage(record);
     return { value: produced.value, record, cache: key ? "miss" : "bypass", rateLimit };
@@ -533,12 +555,13 @@ export function createRequestService(deps: RequestServiceDeps) {
   async function meteredCall<T>(
     job: Job<T>,
     subject: LimitSubject,
+    progress: Progress,
     callOptions: CallOptions,
   ): Promise<{ produced: Produced<T>; rateLimit: LimitState }> {
     const reservation = await reserveFor(job, subject);
     let produced: Produced<T>;
     try {
-      produced = await callWithFallbacks(job, callOptions);
+      produced = await callWithFallbacks(job, progress, callOptions);
     } catch (error) {
       await limiter.settle(reservation, { tokens: 0, costUsd: 0 });
       throw error;
@@ -559,13 +582,21 @@ export function createRequestService(deps: RequestServiceDeps) {
    * failure is the upstream's (an error past retries, a timeout, output that never fit). The caller's own
    * mistakes and a client that left end it at once.
    */
-  async function eachModel<R>(job: JobInfo<unknown>, attempt: (model: string) => Promise<R>): Promise<R> {
+  async function eachModel<R>(
+    job: JobInfo<unknown>,
+    progress: Progress,
+    attempt: (model: string) => Promise<R>,
+  ): Promise<R> {
     const models = [job.model, ...(settings.fallbacks?.[job.model] ?? settings.fallbacks?.[job.type] ?? [])];
     for (let i = 0; ; i++) {
       const model = models[i]!;
+      progress.model = model;
       try {
-        return await attempt(model);
+        const value = await attempt(model);
+        progress.attempts.push({ model, outcome: "ok" });
+        return value;
       } catch (error) {
+        progress.attempts.push({ model, outcome: isAppError(error) ? error.code : "error" });
         const next = models[i + 1];
         if (!next || !isAppError(error) || !fallbackCodes.has(error.code) || job.context.signal?.aborted) throw error;
         metrics.upstreamErrors.inc({ provider: provider.name, code: error.code });
@@ -574,8 +605,8 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
   }
 
-  function callWithFallbacks<T>(job: Job<T>, callOptions: CallOptions): Promise<Produced<T>> {
-    return eachModel(job as JobInfo<unknown>, (model) => job.call(model, callOptions));
+  function callWithFallbacks<T>(job: Job<T>, progress: Progress, callOptions: CallOptions): Promise<Produced<T>> {
+    return eachModel(job as JobInfo<unknown>, progress, (model) => job.call(model, callOptions));
   }
 
   function entryOf<T>(produced: Produced<T>): CacheEntry<T> {
@@ -627,13 +658,13 @@ export function createRequestService(deps: RequestServiceDeps) {
         costUsd: costUsd(model, usage.prompt_tokens, usage.completion_tokens) ?? 0,
       });
 
-    const progress = { retries: 0 };
+    const progress = newProgress(job.model);
     const callOptions = callOptionsFor(job, progress);
     let iterator!: AsyncIterator<ChatCompletionChunk>;
     let first!: IteratorResult<ChatCompletionChunk>;
     try {
       // A stream falls back to another model only until its first chunk: after that the client has seen output.
-      await eachModel(job, async (model) => {
+      await eachModel(cacheJob, progress, async (model) => {
         const upstream = provider.chatCompletionStream(model === body.model ? body : { ...body, model }, callOptions);
         iterator = upstream[Symbol.asyncIterator]();
         first = await iterator.next();
@@ -642,7 +673,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await settle({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, job.model);
       const error = asCancellation(cacheJob, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
-      await store(endedRecord(cacheJob, error, empty, progress.retries, startedAt, started));
+      await store(endedRecord(cacheJob, error, empty, progress, startedAt, started));
       throw error;
     }
     const upstreamStarted = performance.now();
@@ -657,7 +688,7 @@ export function createRequestService(deps: RequestServiceDeps) {
           const usage = partialUsage();
           await settle(usage, job.model);
           const partial = { output: job.outputOf(codec.encode(gatherer.completion(usage))), usage };
-          await store(endedRecord(cacheJob, error, partial, progress.retries, startedAt, started)).catch(() => {
+          await store(endedRecord(cacheJob, error, partial, progress, startedAt, started)).catch(() => {
             // store() has logged it; the stream's own ending is what the client hears about
           });
         };
@@ -694,7 +725,7 @@ export function createRequestService(deps: RequestServiceDeps) {
           upstreamMs: performance.now() - upstreamStarted,
         };
         await settle(usage, produced.model);
-        const record = completedRecord(job, produced, progress.retries, startedAt, started);
+        const record = completedRecord(job, produced, progress, startedAt, started);
         await store(record);
         countUsage(record);
         void fill(key, entryOf(produced));

@@ -166,6 +166,10 @@ export const requestObjectSchema = z
     input: z.unknown().optional().describe("GET /requests/{id} only"),
     options: z.record(z.string(), z.unknown()).nullable().optional().describe("GET /requests/{id} only"),
     retries: z.number().optional().describe("GET /requests/{id} only: upstream retries after the first attempt"),
+    attempts: z
+      .array(z.object({ model: z.string(), outcome: z.string() }))
+      .optional()
+      .describe("GET /requests/{id} only: each upstream attempt, fallbacks included (`ok`, `503`, `timeout` …)"),
   })
   .meta({ id: "Request" });
 
