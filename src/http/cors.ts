@@ -4,8 +4,8 @@ import type { FastifyInstance } from "fastify";
 /**
  * Cross-origin access from browsers, only for the origins listed in CORS_ORIGINS (`*`: any). Off when unset: no
  * Access-Control-* header at all, so browsers keep other sites' pages from reading the API. Keys travel in the
- * Authorization header, never in cookies, so credentials stay off. Request headers
- * are allowed as the preflight asks for them (OpenAI's SDKs send x-stainless-* and openai-* headers of their own).
+ * Authorization header, never in cookies, so credentials stay off. Request headers are allowed as the preflight
+ * asks for them (OpenAI's SDKs send x-stainless-* and openai-* headers of their own).
  */
 export async function registerCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
   if (origins.length === 0) return;
@@ -17,6 +17,7 @@ export async function registerCors(app: FastifyInstance, origins: readonly strin
       "x-request-id",
       "x-cache",
       "location",
+      "idempotent-replayed",
       "retry-after",
       "retry-after-ms",
       "x-should-retry",

@@ -43,6 +43,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
     HOST: "127.0.0.1",
     PORT: "0",
     LOG_LEVEL: "info",
+    // Every test service shares the Redis failure counter of 127.0.0.1; tests of that limit set their own.
+    AUTH_FAILURE_LIMIT: "10000",
     ...options.env,
   };
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
