@@ -3,7 +3,6 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { AppError } from "../errors.ts";
 import type { ApiKeyRepository } from "../db/api-keys.ts";
-import { InvalidCursorError } from "../db/cursor.ts";
 import type { ApiKeyRecord, UserRecord } from "../db/types.ts";
 import type { UserRepository } from "../db/users.ts";
 import { isId } from "../ids.ts";
@@ -179,17 +178,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       response: { 200: z.object({ data: z.array(userSchema), next_cursor: z.string().nullable() }), ...errors },
     },
     handler: async (request) => {
-      try {
-        const page = await deps.users.list(request.query);
-        return { data: page.data.map(formatUser), next_cursor: page.nextCursor };
-      } catch (error) {
-        if (error instanceof InvalidCursorError) {
-          throw new AppError("invalid_request", "cursor: not a cursor this endpoint returned", {
-            errors: [{ path: "cursor", message: "not a cursor this endpoint returned" }],
-          });
-        }
-        throw error;
-      }
+      const page = await deps.users.list(request.query);
+      return { data: page.data.map(formatUser), next_cursor: page.nextCursor };
     },
   });
 

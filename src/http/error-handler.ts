@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from "../errors.ts";
 import { isDatabaseUnavailable } from "../db/client.ts";
+import { InvalidCursorError } from "../db/cursor.ts";
 import { requestTypes } from "../db/types.ts";
 
 /** Under /v1 errors take OpenAI's shape, so its SDKs raise their own typed errors; elsewhere RFC 9457. */
@@ -94,6 +95,12 @@ function toAppError(error: FastifyError): AppError {
       });
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new AppError("invalid_request", "the Content-Length header does not match the body");
+  }
+  // Every paginated list reports a cursor it did not hand out the same way.
+  if (error instanceof InvalidCursorError) {
+    return new AppError("invalid_request", "cursor: not a cursor this endpoint returned", {
+      errors: [{ path: "cursor", message: "not a cursor this endpoint returned" }],
+    });
   }
   if (isDatabaseUnavailable(error)) {
     return new AppError("service_unavailable", "the database is unavailable; try again shortly", {

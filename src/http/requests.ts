@@ -3,7 +3,6 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { Readable } from "node:stream";
 import { AppError, isAppError, toProblem } from "../errors.ts";
-import { InvalidCursorError } from "../db/cursor.ts";
 import type { RequestRepository } from "../db/requests.ts";
 import { isId } from "../ids.ts";
 import { formatRequest } from "../requests/format.ts";
@@ -161,17 +160,8 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
     handler: async (request) => {
       const caller = callerOf(request);
       const { limit, cursor, type, status } = request.query;
-      try {
-        const page = await deps.requests.list({ userId: caller.user.id, limit, cursor, type, status });
-        return { data: page.data.map((record) => formatRequest(record)), next_cursor: page.nextCursor };
-      } catch (error) {
-        if (error instanceof InvalidCursorError) {
-          throw new AppError("invalid_request", "cursor: not a cursor this endpoint returned", {
-            errors: [{ path: "cursor", message: "not a cursor this endpoint returned" }],
-          });
-        }
-        throw error;
-      }
+      const page = await deps.requests.list({ userId: caller.user.id, limit, cursor, type, status });
+      return { data: page.data.map((record) => formatRequest(record)), next_cursor: page.nextCursor };
     },
   });
 
