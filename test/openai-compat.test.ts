@@ -279,6 +279,25 @@ describe("OpenAI-compatible API with the official openai client", () => {
       client.embeddings.create({ model: "text-embedding-3-small", input: [] as string[] }),
       OpenAI.BadRequestError,
     );
+    // A user over its rate limit: the SDK's own RateLimitError, with OpenAI's headers.
+    const limitedUser = await service.call("POST", "/admin/users", {
+      key: service.adminKey,
+      body: { email: `limited-${Date.now()}@example.com`, limits: { rpm: 1 } },
+    });
+    const limitedKey = await service.call("POST", `/admin/users/${limitedUser.body.id}/keys`, {
+      key: service.adminKey,
+      body: {},
+    });
+    const limited = new OpenAI({ apiKey: limitedKey.body.key, baseURL: `${service.url}/v1`, maxRetries: 0 });
+    const hello = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: unique("limited") }] };
+    await limited.chat.completions.create(hello);
+    await assert.rejects(limited.chat.completions.create(hello), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.RateLimitError);
+      assert.equal(error.headers?.get("x-ratelimit-limit-requests"), "1");
+      assert.equal(error.headers?.get("x-ratelimit-remaining-requests"), "0");
+      assert.ok(Number(error.headers?.get("retry-after")) >= 1);
+      return true;
+    });
     service.upstream!.setFaults({ failNext: [{ status: 500 }, { status: 500 }, { status: 500 }] });
     await assert.rejects(
       client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: unique("fail") }] }),
