@@ -2,8 +2,11 @@
  * From measured runs to the one table and the JSON file: the median of the rounds per scenario and concurrency,
  * ratios to the direct baseline measured in the same run, and every reason the run is not to be trusted.
  */
+import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { join } from "node:path";
+import { repoRoot } from "./processes.ts";
 import type { RunResult, ScenarioName } from "./scenarios.ts";
 
 export interface Row {
@@ -140,6 +143,87 @@ export function tableLegend(cores: number): string {
     "connection. svc ms: the service's own mean time per POST /requests (its /metrics). cpu: share of a core used by",
     `the service, the mock, the load generator and everything else (PostgreSQL, Redis, kernel); ${cores} cores in all.`,
   ].join("\n");
+}
+
+/**
+ * In the direct runs only the load generator and the mock work, so CPU used by anything else there is someone
+ * else's: tests, a type-check, a build. Not a failure (the answers were right), but the numbers are noisy.
+ */
+export function contentionNote(runs: RunResult[]): string | undefined {
+  const others = runs
+    .filter((run) => run.scenario === "direct")
+    .map((run) => run.cpu.other)
+    .filter((value): value is number => typeof value === "number");
+  if (others.length === 0) return undefined;
+  const worst = Math.max(...others);
+  if (worst <= 0.3) return undefined;
+  const median = [...others].sort((a, b) => a - b)[Math.floor(others.length / 2)] ?? 0;
+  return (
+    `other work kept up to ${worst.toFixed(2)} cores busy during the direct rounds (median ${median.toFixed(2)}): ` +
+    "the machine was not quiet, so these numbers are noisy; run again when it is"
+  );
+}
+
+/** Warnings and errors in the service's output; errors (and anything not JSON, e.g. a stack) fail the run. */
+export function serviceLogProblems(lines: string[]): { notable: string[]; failures: string[] } {
+  const notable: string[] = [];
+  let errors = 0;
+  for (const line of lines) {
+    let level: unknown;
+    try {
+      level = (JSON.parse(line) as { level?: unknown }).level;
+    } catch {
+      level = "unparsed";
+    }
+    if (level === "warn" || level === "info" || level === "debug" || level === "trace") {
+      if (level === "warn") notable.push(line);
+      continue;
+    }
+    notable.push(line);
+    errors++;
+  }
+  return { notable, failures: errors > 0 ? [`the service logged ${errors} errors (see its log above)`] : [] };
+}
+
+/** Identical messages once, with a count. */
+export function summarizeLines(lines: string[]): string[] {
+  const counts = new Map<string, { example: string; count: number }>();
+  for (const line of lines) {
+    let key = line;
+    try {
+      const parsed = JSON.parse(line) as { level?: string; msg?: string; err?: { message?: string } };
+      key = `${parsed.level}: ${parsed.msg}${parsed.err?.message ? ` (${parsed.err.message})` : ""}`;
+    } catch {}
+    const entry = counts.get(key) ?? { example: line, count: 0 };
+    entry.count++;
+    counts.set(key, entry);
+  }
+  return [...counts.entries()].map(([key, { count }]) => (count > 1 ? `${count} × ${key}` : key));
+}
+
+/** What the numbers were measured on. */
+export function describeMachine() {
+  const list = cpus();
+  return { cores: list.length, model: list[0]?.model ?? "unknown", node: process.version, platform: process.platform };
+}
+
+/** The commit measured, and whether the working tree had changes. */
+export function describeGit(): { commit: string; dirty: boolean } {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    const status = execFileSync("git", ["status", "--porcelain"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return { commit, dirty: status.trim() !== "" };
+  } catch {
+    return { commit: "unknown", dirty: false };
+  }
 }
 
 export async function writeResults(directory: string, startedAt: Date, results: unknown): Promise<string> {

@@ -4,13 +4,11 @@
  * medians and ratios to the baseline, writes it to bench/results/<time>.json, and cleans up whatever happens.
  * Never a test: see bench/README.md for what the numbers mean and depend on.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
 import { configSchema } from "../src/config.ts";
 import { createBenchUser, sendOnce } from "./api.ts";
 import { machineBusyCores } from "./cpu.ts";
@@ -19,6 +17,7 @@ import {
   ChildFailedError,
   createTempDir,
   createThrowawayDatabase,
+  deleteCacheEntries,
   freePort,
   repoRoot,
   spawnNode,
@@ -26,7 +25,18 @@ import {
   waitForOk,
 } from "./processes.ts";
 import { formatProfile, summarizeProfile } from "./profile.ts";
-import { formatTable, problems, summarize, tableLegend, writeResults } from "./report.ts";
+import {
+  contentionNote,
+  describeGit,
+  describeMachine,
+  formatTable,
+  problems,
+  serviceLogProblems,
+  summarize,
+  summarizeLines,
+  tableLegend,
+  writeResults,
+} from "./report.ts";
 import {
   benchModel,
   createScenarios,
@@ -262,7 +272,10 @@ async function main(): Promise<number> {
     const user = await createBenchUser(serviceUrl, adminKey, runId);
     if (!options.embedded) {
       const redisUrl = options.redisUrl;
-      cleanup.add("delete the cache entries", () => deleteCacheEntries(redisUrl, user.userId));
+      cleanup.add("delete the cache entries", async () => {
+        const deleted = await deleteCacheEntries(redisUrl, user.userId);
+        log(`cleanup: deleted ${deleted} cache entries of ${user.userId} from Redis`);
+      });
     }
     const targets = {
       runId,
@@ -338,8 +351,8 @@ async function main(): Promise<number> {
     runId,
     mode: options.embedded ? "embedded (PGlite + memory cache)" : "PostgreSQL + Redis",
     options,
-    machine: { ...machine(), busyBeforeCores, contention: contention ?? null },
-    git: git(),
+    machine: { ...describeMachine(), busyBeforeCores, contention: contention ?? null },
+    git: describeGit(),
     rows,
     runs,
     warmups,
@@ -373,25 +386,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/**
- * In the direct runs only the load generator and the mock work, so CPU used by anything else there is someone
- * else's: tests, a type-check, a build. Not a failure (the answers were right), but the numbers are noisy.
- */
-function contentionNote(runs: RunResult[]): string | undefined {
-  const others = runs
-    .filter((run) => run.scenario === "direct")
-    .map((run) => run.cpu.other)
-    .filter((value): value is number => typeof value === "number");
-  if (others.length === 0) return undefined;
-  const worst = Math.max(...others);
-  if (worst <= 0.3) return undefined;
-  const median = [...others].sort((a, b) => a - b)[Math.floor(others.length / 2)] ?? 0;
-  return (
-    `other work kept up to ${worst.toFixed(2)} cores busy during the direct rounds (median ${median.toFixed(2)}): ` +
-    "the machine was not quiet, so these numbers are noisy; run again when it is"
-  );
-}
-
 /** The environment minus every service configuration variable. */
 function inheritedEnv(): Record<string, string> {
   const names = new Set(Object.keys(configSchema.shape));
@@ -403,61 +397,6 @@ function inheritedEnv(): Record<string, string> {
   );
 }
 
-/** Warnings and errors in the service's output; errors (and anything not JSON, e.g. a stack) fail the run. */
-function serviceLogProblems(lines: string[]): { notable: string[]; failures: string[] } {
-  const notable: string[] = [];
-  let errors = 0;
-  for (const line of lines) {
-    let level: unknown;
-    try {
-      level = (JSON.parse(line) as { level?: unknown }).level;
-    } catch {
-      level = "unparsed";
-    }
-    if (level === "warn" || level === "info" || level === "debug" || level === "trace") {
-      if (level === "warn") notable.push(line);
-      continue;
-    }
-    notable.push(line);
-    errors++;
-  }
-  return { notable, failures: errors > 0 ? [`the service logged ${errors} errors (see its log above)`] : [] };
-}
-
-/** Identical messages once, with a count. */
-function summarizeLines(lines: string[]): string[] {
-  const counts = new Map<string, { example: string; count: number }>();
-  for (const line of lines) {
-    let key = line;
-    try {
-      const parsed = JSON.parse(line) as { level?: string; msg?: string; err?: { message?: string } };
-      key = `${parsed.level}: ${parsed.msg}${parsed.err?.message ? ` (${parsed.err.message})` : ""}`;
-    } catch {}
-    const entry = counts.get(key) ?? { example: line, count: 0 };
-    entry.count++;
-    counts.set(key, entry);
-  }
-  return [...counts.entries()].map(([key, { count }]) => (count > 1 ? `${count} × ${key}` : key));
-}
-
-/** The cache entries of the benchmark's user (redis-cache.ts keys them `arh:cache:<user id>:<digest>`). */
-async function deleteCacheEntries(redisUrl: string, userId: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
-  await redis.connect();
-  try {
-    let cursor = "0";
-    let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `arh:cache:${userId}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== "0");
-    log(`cleanup: deleted ${deleted} cache entries of ${userId} from Redis`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function profileOf(directory: string, pid: number, windowUs: [number, number]): Promise<string> {
   const file = (await readdir(directory)).filter(
     (name) => name.includes(`.${pid}.`) && name.endsWith(".cpuprofile"),
@@ -465,21 +404,6 @@ async function profileOf(directory: string, pid: number, windowUs: [number, numb
   if (!file) return `no profile of pid ${pid} in ${directory}`;
   const path = join(directory, file);
   return `service CPU profile: ${path}\n${formatProfile(await summarizeProfile(path, 25, windowUs))}`;
-}
-
-function machine() {
-  const list = cpus();
-  return { cores: list.length, model: list[0]?.model ?? "unknown", node: process.version, platform: process.platform };
-}
-
-function git(): { commit: string; dirty: boolean } {
-  try {
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).trim();
-    const status = execFileSync("git", ["status", "--porcelain"], { cwd: repoRoot, encoding: "utf8" });
-    return { commit, dirty: status.trim() !== "" };
-  } catch {
-    return { commit: "unknown", dirty: false };
-  }
 }
 
 main().then(
