@@ -193,6 +193,8 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     // A Redis that is up but answers nothing (frozen, overloaded) must not hold requests: its calls fail fast and
     // each caller falls back (cache miss, in-process limits, local coalescing).
     commandTimeout: 500,
+    // Commands issued in the same tick (limits, cache, locks of concurrent requests) share one write to the socket.
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   let lastError = "";

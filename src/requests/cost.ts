@@ -2,18 +2,45 @@ import { calcPrice } from "@pydantic/genai-prices";
 
 /**
  * Cost in USD from the maintained price list of @pydantic/genai-prices; null when the model's price is unknown
- * (a self-hosted model, or the `mock` model). Lookups are memoised per model because most of the work is
- * matching the model name, and the price of a token does not change while the process runs.
+ * (a self-hosted model, or the `mock` model).
+ *
+ * Matching a model name against the list is most of the work of a lookup (tens of microseconds), so each model's
+ * per-token rates are found once. That holds only for flat prices: a model whose price changes with the size of the
+ * request (tiered, long-context) is looked up every time.
  */
-const knownModels = new Map<string, boolean>();
+type Rates = { kind: "flat"; input: number; output: number } | { kind: "unknown" } | { kind: "tiered" };
+
+const rates = new Map<string, Rates>();
+const probeTokens = 1_000_000;
+
+function price(model: string, inputTokens: number, outputTokens: number): number | undefined {
+  const result = calcPrice({ input_tokens: inputTokens, output_tokens: outputTokens }, model, { providerId: "openai" });
+  return result ? result.total_price : undefined;
+}
+
+function ratesOf(model: string): Rates {
+  let known = rates.get(model);
+  if (known) return known;
+  const input = price(model, probeTokens, 0);
+  const output = price(model, 0, probeTokens);
+  if (input === undefined || output === undefined) known = { kind: "unknown" };
+  else {
+    // Flat when ten times the tokens cost ten times as much, on both sides.
+    const flat =
+      Math.abs((price(model, probeTokens * 10, 0) ?? 0) - input * 10) < 1e-9 &&
+      Math.abs((price(model, 0, probeTokens * 10) ?? 0) - output * 10) < 1e-9;
+    known = flat ? { kind: "flat", input: input / probeTokens, output: output / probeTokens } : { kind: "tiered" };
+  }
+  rates.set(model, known);
+  return known;
+}
 
 export function costUsd(model: string, promptTokens: number, completionTokens: number): number | null {
-  if (knownModels.get(model) === false) return null;
-  const price = calcPrice({ input_tokens: promptTokens, output_tokens: completionTokens }, model, {
-    providerId: "openai",
-  });
-  knownModels.set(model, price !== undefined && price !== null);
-  if (!price) return null;
-  // Micro-dollar rounding keeps float noise (0.00020999999999999998) out of stored values.
-  return Math.round(price.total_price * 1e9) / 1e9;
+  const known = ratesOf(model);
+  let total: number | undefined;
+  if (known.kind === "flat") total = promptTokens * known.input + completionTokens * known.output;
+  else if (known.kind === "tiered") total = price(model, promptTokens, completionTokens);
+  if (total === undefined) return null;
+  // Nano-dollar rounding keeps float noise (0.00020999999999999998) out of stored values.
+  return Math.round(total * 1e9) / 1e9;
 }

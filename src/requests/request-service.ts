@@ -485,11 +485,11 @@ export function createRequestService(deps: RequestServiceDeps) {
     const startedAt = new Date();
     const started = performance.now();
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
-    // Every request counts against rpm, a cache hit too; only calls that reach the upstream spend tokens.
-    let rateLimit = await limiter.admitRequest(subject);
     const key = keyOf(job);
-
-    const hit = await lookup(job, key);
+    // Every request counts against rpm, a cache hit too; only calls that reach the upstream spend tokens.
+    // The two Redis calls go out together; a refused request's lookup is simply dropped.
+    const [admitted, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
+    let rateLimit = admitted;
     if (hit) {
       metrics.cacheLookups.inc({ result: "hit" });
       const record = hitRecord(job, hit, startedAt, started);
@@ -572,6 +572,10 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {
+    // Without a token limit or a budget there is nothing to hold: skip the tokenizer on the hot path.
+    if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
+      return limiter.reserve(subject, { tokens: 0, costUsd: 0 });
+    }
     const prompt = promptTokens(job.estimate.body);
     const output = job.estimate.maxOutputTokens;
     return limiter.reserve(subject, { tokens: prompt + output, costUsd: worstCaseCostUsd(job.model, prompt, output) });
@@ -624,9 +628,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     const key = keyOf(job as JobInfo<unknown>);
     const cacheJob = job as JobInfo<unknown>;
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
-    const admitted = await limiter.admitRequest(subject);
-
-    const hit = await lookup(job, key);
+    const [admitted, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
     if (hit) {
       metrics.cacheLookups.inc({ result: "hit" });
       return {
