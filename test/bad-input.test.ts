@@ -234,6 +234,7 @@ describe("bad admin input", () => {
       ["POST", "/admin/users", {}, 422, "email"],
       ["POST", "/admin/users", { email: "a@example.com", role: "root" }, 422, "role"],
       ["POST", "/admin/users", { email: "a@example.com", limits: { rpm: -1 } }, 422, "limits.rpm"],
+      ["POST", "/admin/users", { email: "a@example.com", limits: { tpm: 1e12 } }, 422, "limits.tpm"],
       [
         "POST",
         "/admin/users",

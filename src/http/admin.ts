@@ -17,9 +17,12 @@ export interface AdminRoutesDeps {
   revocation: KeyRevocation;
 }
 
+/** Limits are stored as PostgreSQL integers: a larger number is refused here rather than failing the insert. */
+const perMinute = z.number().int().min(1).max(2_147_483_647).nullable().optional();
+
 const limitsSchema = z.strictObject({
-  rpm: z.number().int().min(1).nullable().optional().describe("Requests per minute; null: unlimited"),
-  tpm: z.number().int().min(1).nullable().optional().describe("Tokens per minute; null: unlimited"),
+  rpm: perMinute.describe("Requests per minute; null: unlimited"),
+  tpm: perMinute.describe("Tokens per minute; null: unlimited"),
   monthly_budget_usd: z
     .number()
     .min(0)
@@ -42,8 +45,8 @@ const updateUserSchema = z.strictObject({
 });
 
 const keyLimitsSchema = z.strictObject({
-  rpm: z.number().int().min(1).nullable().optional().describe("Requests per minute of this key; null: the user's only"),
-  tpm: z.number().int().min(1).nullable().optional().describe("Tokens per minute of this key; null: the user's only"),
+  rpm: perMinute.describe("Requests per minute of this key; null: the user's only"),
+  tpm: perMinute.describe("Tokens per minute of this key; null: the user's only"),
 });
 
 const createKeySchema = z.strictObject({
