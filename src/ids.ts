@@ -1,17 +1,29 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+const randomLength = 12;
+
+// Random bytes are drawn in blocks: one call into the CSPRNG per 340 ids instead of one per id.
+const pool = Buffer.alloc(4096);
+let offset = pool.length;
+
+function randomPart(): string {
+  if (offset + randomLength > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  let random = "";
+  for (let i = 0; i < randomLength; i++) random += alphabet[pool[offset + i]! % 36];
+  offset += randomLength;
+  return random;
+}
 
 /**
  * Ids are a prefix, a 9-character base36 millisecond timestamp (sortable until the year 5188) and 12 random
  * base36 characters. Time-ordered ids keep the primary-key index append-mostly.
  */
 export function newId(prefix: "req" | "usr" | "key"): string {
-  const time = Date.now().toString(36).padStart(9, "0");
-  const bytes = randomBytes(12);
-  let random = "";
-  for (const byte of bytes) random += alphabet[byte % 36];
-  return `${prefix}_${time}${random}`;
+  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomPart()}`;
 }
 
 const idPattern = /^(req|usr|key)_[0-9a-z]{21}$/;
