@@ -1,4 +1,6 @@
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
+import { runPrimary } from "./cluster.ts";
 import { Redis } from "ioredis";
 import { ConfigError, loadConfigFromEnvironment } from "./config.ts";
 import { createApiKeyRepository } from "./db/api-keys.ts";
@@ -57,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(): Promise<number> {
   const config = await loadConfigFromEnvironment();
+  if (config.WORKERS > 1 && cluster.isPrimary) {
+    await runPrimary(config);
+    return -1;
+  }
   const service = await startService(config);
   const { logger } = service.services;
   let shuttingDown = false;

@@ -56,6 +56,7 @@ const trustProxy = z.string().transform((value, context): boolean | number | str
 export const configSchema = z.object({
   PORT: z.preprocess(emptyAsUndefined, int(0).max(65535).default(8080)),
   HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default("127.0.0.1")),
+  WORKERS: z.preprocess(emptyAsUndefined, int(1).max(64).default(1)),
   DATABASE_URL: optional(url(["postgres:", "postgresql:"])),
   DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default("./data")),
   REDIS_URL: optional(url(["redis:", "rediss:"])),
