@@ -23,20 +23,40 @@ const field = (value: unknown, name: string): string => {
   return found;
 };
 
+/**
+ * Limits on the benchmark's user and key, far above anything a run reaches, so that every request goes through the
+ * whole limits path (rpm of user and key, tpm reserve and settle, the monthly budget) and none is refused. A user
+ * without limits would skip all of it (limits/limiter.ts returns early) and measure a cheaper service than a real
+ * deployment with limits runs.
+ */
+export const benchLimits = {
+  user: { rpm: 100_000_000, tpm: 2_000_000_000, monthly_budget_usd: 1_000_000 },
+  key: { rpm: 100_000_000, tpm: 2_000_000_000 },
+};
+
 /** A fresh user and one API key for it, through `POST /admin/users` and `POST /admin/users/{id}/keys`. */
-export async function createBenchUser(serviceUrl: string, adminKey: string, runId: string): Promise<BenchUser> {
+export async function createBenchUser(
+  serviceUrl: string,
+  adminKey: string,
+  runId: string,
+  withLimits = true,
+): Promise<BenchUser> {
   const headers = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
   const user = await call(`${serviceUrl}/admin/users`, {
     method: "POST",
     headers,
-    body: JSON.stringify({ email: `bench-${runId}@example.com`, name: "bench" }),
+    body: JSON.stringify({
+      email: `bench-${runId}@example.com`,
+      name: "bench",
+      ...(withLimits && { limits: benchLimits.user }),
+    }),
     expect: 201,
   });
   const userId = field(user, "id");
   const key = await call(`${serviceUrl}/admin/users/${userId}/keys`, {
     method: "POST",
     headers,
-    body: JSON.stringify({ name: "bench" }),
+    body: JSON.stringify({ name: "bench", ...(withLimits && { limits: benchLimits.key }) }),
     expect: 201,
   });
   return { userId, key: field(key, "key") };
@@ -72,34 +92,58 @@ export async function mockInFlight(mockOrigin: string): Promise<number> {
 
 /** Sums and counts of the histograms the report splits the service's time with. */
 export interface ServiceTimes {
-  /** `arh_http_request_duration_seconds` of `POST /requests`: the service's own view of a request, in seconds. */
+  /** `arh_http_request_duration_seconds` of `POST <route>`: the service's own view of a request, in seconds. */
   httpSeconds: number;
   httpCount: number;
   /** `arh_upstream_duration_seconds`: time spent waiting for the upstream, in seconds. */
   upstreamSeconds: number;
   upstreamCount: number;
+  /**
+   * Where the RSS is, as the service sees it when the run ends (prom-client's process metrics), MB: the V8 heap
+   * (used and reserved) and memory outside it (Buffers, WebAssembly such as PGlite's). The rest of the RSS is code,
+   * native allocations and stacks.
+   */
+  heapUsedMb: number | null;
+  heapTotalMb: number | null;
+  externalMb: number | null;
 }
 
-/** Reads `/metrics` (admin key) and picks the two histograms' `_sum` and `_count`. */
-export async function serviceTimes(serviceUrl: string, adminKey: string): Promise<ServiceTimes> {
+/**
+ * Reads `/metrics` (admin key) and picks the two histograms' `_sum` and `_count`, the first for `POST <route>`, and
+ * the process's heap sizes.
+ */
+export async function serviceTimes(serviceUrl: string, adminKey: string, route: string): Promise<ServiceTimes> {
   const response = await fetch(`${serviceUrl}/metrics`, {
     headers: { authorization: `Bearer ${adminKey}` },
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET /metrics: ${response.status}: ${text}`);
-  const times: ServiceTimes = { httpSeconds: 0, httpCount: 0, upstreamSeconds: 0, upstreamCount: 0 };
+  const times: ServiceTimes = {
+    httpSeconds: 0,
+    httpCount: 0,
+    upstreamSeconds: 0,
+    upstreamCount: 0,
+    heapUsedMb: null,
+    heapTotalMb: null,
+    externalMb: null,
+  };
+  const mb = (bytes: number) => Math.round(bytes / 104_857.6) / 10;
   for (const line of text.split("\n")) {
     const match = /^(\w+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
     if (!match) continue;
     const [, name, labels = "", value] = match;
     const number = Number(value);
-    if (name === "arh_http_request_duration_seconds_sum" && isPostRequests(labels)) times.httpSeconds += number;
-    if (name === "arh_http_request_duration_seconds_count" && isPostRequests(labels)) times.httpCount += number;
+    if (name === "arh_http_request_duration_seconds_sum" && isPost(labels, route)) times.httpSeconds += number;
+    if (name === "arh_http_request_duration_seconds_count" && isPost(labels, route)) times.httpCount += number;
     if (name === "arh_upstream_duration_seconds_sum") times.upstreamSeconds += number;
     if (name === "arh_upstream_duration_seconds_count") times.upstreamCount += number;
+    if (name === "arh_process_nodejs_heap_size_used_bytes") times.heapUsedMb = mb(number);
+    if (name === "arh_process_nodejs_heap_size_total_bytes") times.heapTotalMb = mb(number);
+    if (name === "arh_process_nodejs_external_memory_bytes") times.externalMb = mb(number);
   }
   return times;
 }
 
-const isPostRequests = (labels: string) => labels.includes('route="/requests"') && labels.includes('method="POST"');
+const isPost = (labels: string, route: string) =>
+  labels.includes(`route="${route}"`) && labels.includes('method="POST"');

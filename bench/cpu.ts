@@ -2,8 +2,11 @@
  * Where the machine's CPU went during a run: the load generator (this process), the mock upstream, the service, and
  * everything else (PostgreSQL, Redis, the OS). Read from /proc, so Linux only; elsewhere every figure is null.
  * Resolution is the kernel's clock tick (10 ms), plenty over a run of seconds.
+ *
+ * Each child is a process group leader (processes.ts spawns them detached), and its figure is the whole group's:
+ * with `--workers N` the service is a cluster primary and N workers, all in one group.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const ticksPerSecond = 100; // USER_HZ; 100 on every Linux this runs on
 
@@ -16,15 +19,59 @@ export interface CpuSnapshot {
   machineBusyMs: number | null;
 }
 
-/** CPU time of each process so far, and the machine's. */
+/** CPU time of each child's process group so far (by the group leader's pid), and the machine's. */
 export function cpuSnapshot(children: Record<string, number>): CpuSnapshot {
   const usage = process.cpuUsage();
   return {
     atMs: performance.now(),
     benchMs: (usage.user + usage.system) / 1000,
-    children: Object.fromEntries(Object.entries(children).map(([name, pid]) => [name, processCpuMs(pid)])),
+    children: Object.fromEntries(Object.entries(children).map(([name, pid]) => [name, groupCpuMs(pid)])),
     machineBusyMs: machineBusyMs(),
   };
+}
+
+/** The processes of a process group (the leader included); [] without /proc. A scan of /proc: a few ms. */
+export function groupPids(groupId: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    // pgrp is field 5 of the line, 3rd after the name.
+    if (fields && Number(fields[2]) === groupId) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** CPU time so far of each process in the group, ms by pid. */
+export function groupCpuByPid(groupId: number): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const pid of groupPids(groupId)) {
+    const ms = processCpuMs(pid);
+    // A process that exits between the scan and the read drops out (its time is gone from /proc anyway).
+    if (ms !== null) byPid.set(pid, ms);
+  }
+  return byPid;
+}
+
+function groupCpuMs(groupId: number): number | null {
+  const times = [...groupCpuByPid(groupId).values()];
+  return times.length === 0 ? processCpuMs(groupId) : times.reduce((total, ms) => total + ms, 0);
+}
+
+/** The fields of /proc/<pid>/stat after the command name (which may contain spaces), from field 3 (state) on. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -52,17 +99,12 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Record<stri
 }
 
 function processCpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may contain spaces; the fields after its closing parenthesis do not.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of the whole line, so 11 and 12 after the name and state.
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / ticksPerSecond : null;
-  } catch {
-    return null;
-  }
+  const fields = statFields(pid);
+  if (!fields) return null;
+  // utime and stime are fields 14 and 15 of the whole line, so 11 and 12 after the name and state.
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / ticksPerSecond : null;
 }
 
 function machineBusyMs(): number | null {

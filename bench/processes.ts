@@ -13,6 +13,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { groupPids } from "./cpu.ts";
 
 /** The repository root: children run from there so `src/…` paths and `node_modules` resolve. */
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -145,6 +146,19 @@ export async function waitForOk(child: Child, url: string, timeoutMs: number): P
     await delay(100);
   }
   throw new ChildFailedError(child, `${url} was not 200 within ${timeoutMs} ms (last: ${last})`);
+}
+
+/** Waits until the child's process group holds `count` processes (a cluster primary and its workers). */
+export async function waitForProcesses(child: Child, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    if (child.exit()) throw new ChildFailedError(child, "exited before its workers started");
+    seen = groupPids(child.pid).length;
+    if (seen >= count) return;
+    await delay(100);
+  }
+  throw new ChildFailedError(child, `ran ${seen} processes, not ${count}, after ${timeoutMs} ms`);
 }
 
 export class ChildFailedError extends Error {

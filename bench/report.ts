@@ -1,6 +1,7 @@
 /**
  * From measured runs to the one table and the JSON file: the median of the rounds per scenario and concurrency,
- * ratios to the direct baseline measured in the same run, and every reason the run is not to be trusted.
+ * throughput as a multiple of the bare proxy's and latency added to the direct call's (both measured in the same
+ * run), and every reason the run is not to be trusted. The probes, memory and targets are formatted in summary.ts.
  */
 import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -23,11 +24,20 @@ export interface Row {
   non2xx: number;
   errors: number;
   unexpected: number;
-  /** req/s of this scenario over direct's at the same concurrency. */
+  /** req/s of this scenario over the bare proxy's at the same concurrency and round, median (the `× proxy` column). */
+  ratioToProxy: number | null;
+  /** req/s of this scenario over direct's at the same concurrency (JSON only). */
   ratioToDirect: number | null;
-  /** This scenario's p50/p99 minus direct's, at 1 connection only (the latency rows). */
+  /**
+   * This scenario's p50/p99 minus direct's in the same round, median, at 1 connection only. Null for v1-stream: its
+   * baseline is a streamed direct call, which the stream probe measures (summary.ts).
+   */
   addedP50Ms: number | null;
   addedP99Ms: number | null;
+  /** addedP50Ms over the proxy's: how many bare proxy hops the added latency is worth (the `× hop` column). */
+  addedP50Hops: number | null;
+  /** The service's highest RSS sampled in any of the rounds, MB. */
+  rssPeakMb: number | null;
   /** Median share of a core per process during the rounds (1 = one core busy). */
   cpu: Record<string, number | null>;
   /** Medians of the service's own mean time per request and of its mean upstream wait (its /metrics), ms. */
@@ -55,29 +65,55 @@ export function summarize(runs: RunResult[], scenarios: readonly ScenarioName[],
         non2xx: sum(rounds.map((run) => run.non2xx)),
         errors: sum(rounds.map((run) => run.errors)),
         unexpected: sum(rounds.map((run) => run.unexpected)),
+        ratioToProxy: null,
         ratioToDirect: null,
         addedP50Ms: null,
         addedP99Ms: null,
+        addedP50Hops: null,
+        rssPeakMb: maxOrNull(rounds.map((run) => run.rssPeakMb)),
         cpu: Object.fromEntries(cpuNames.map((name) => [name, medianOrNull(rounds.map((run) => run.cpu[name]))])),
         serviceMeanMs: medianOrNull(rounds.map((run) => run.serviceMeanMs)),
         upstreamMeanMs: medianOrNull(rounds.map((run) => run.upstreamMeanMs)),
       });
     }
   }
-  for (const row of rows) {
-    const direct = rows.find((other) => other.scenario === "direct" && other.connections === row.connections);
-    if (!direct) continue;
-    row.ratioToDirect = direct.requestsPerSecond > 0 ? round(row.requestsPerSecond / direct.requestsPerSecond) : null;
-    if (row.connections === 1) {
-      row.addedP50Ms = round(row.p50Ms - direct.p50Ms);
-      row.addedP99Ms = round(row.p99Ms - direct.p99Ms);
+  // Ratios and differences are taken round by round (round k of the scenario against round k of the baseline, run
+  // within the same minute or two) and their median shown: the machine's speed drifts between rounds (this VM's
+  // direct req/s moved by half from one round to the next, with nothing else running), and a comparison inside a
+  // round cancels most of it, where a ratio of two medians could pair a fast round with a slow one.
+  const perRound = (row: Row, baseline: ScenarioName, compare: (run: RunResult, base: RunResult) => number) => {
+    const values: number[] = [];
+    for (const run of runs) {
+      if (run.scenario !== row.scenario || run.connections !== row.connections) continue;
+      const base = runs.find(
+        (b) => b.scenario === baseline && b.connections === run.connections && b.round === run.round,
+      );
+      const value = base ? compare(run, base) : Number.NaN;
+      if (Number.isFinite(value)) values.push(value);
     }
+    return values.length > 0 ? round(median(values)) : null;
+  };
+  for (const row of rows) {
+    row.ratioToProxy = perRound(row, "proxy", (run, base) => run.requestsPerSecond / base.requestsPerSecond);
+    row.ratioToDirect = perRound(row, "direct", (run, base) => run.requestsPerSecond / base.requestsPerSecond);
+    if (row.connections === 1 && row.scenario !== "direct" && row.scenario !== "v1-stream") {
+      row.addedP50Ms = perRound(row, "direct", (run, base) => run.p50Ms - base.p50Ms);
+      row.addedP99Ms = perRound(row, "direct", (run, base) => run.p99Ms - base.p99Ms);
+    }
+  }
+  const find = (scenario: ScenarioName, connections: number) =>
+    rows.find((other) => other.scenario === scenario && other.connections === connections);
+  const hop = find("proxy", 1)?.addedP50Ms;
+  for (const row of rows) {
+    // A hop cheaper than 0.01 ms is below what the percentiles resolve: no multiple of it means anything.
+    if (row.addedP50Ms !== null && hop !== undefined && hop !== null && hop >= 0.01)
+      row.addedP50Hops = round(row.addedP50Ms / hop);
   }
   return rows;
 }
 
 /** Every reason not to trust the numbers: non-2xx answers, errors, wrong answers, wrong upstream traffic. */
-export function problems(runs: RunResult[], phase: "warm-up" | "measured"): string[] {
+export function problems(runs: RunResult[], phase: "warm-up" | "measured" | "soak"): string[] {
   const found: string[] = [];
   for (const run of runs) {
     const at = `${phase} ${run.scenario} @${run.connections}`;
@@ -104,10 +140,12 @@ const columns = [
   "p99 ms",
   "non-2xx",
   "errors",
-  "× direct",
+  "× proxy",
   "+p50 ms",
   "+p99 ms",
+  "× hop",
   "svc ms",
+  "RSS MB",
   "cpu svc/mock/gen/other",
 ] as const;
 
@@ -123,11 +161,17 @@ export function formatTable(rows: Row[]): string {
     cell(row.p99Ms),
     String(row.non2xx + row.unexpected),
     String(row.errors),
-    cell(row.ratioToDirect),
-    row.scenario === "direct" ? "—" : cell(row.addedP50Ms),
-    row.scenario === "direct" ? "—" : cell(row.addedP99Ms),
+    cell(row.ratioToProxy),
+    cell(row.addedP50Ms),
+    cell(row.addedP99Ms),
+    cell(row.addedP50Hops),
     cell(row.serviceMeanMs),
-    [share(row.cpu.service), share(row.cpu.mock), share(row.cpu.bench), share(row.cpu.other)].join("/"),
+    // In the baselines' rows the service idles: its memory there is what an earlier run left.
+    row.scenario === "proxy" || row.scenario === "direct" ? "—" : cell(row.rssPeakMb, 0),
+    // The first share is the process in the middle: the bare proxy in its own rows, the service elsewhere.
+    [share(row.scenario === "proxy" ? row.cpu.proxy : row.cpu.service), share(row.cpu.mock), share(row.cpu.bench)]
+      .concat(share(row.cpu.other))
+      .join("/"),
   ]);
   const widths = columns.map((title, i) => Math.max(title.length, ...lines.map((line) => (line[i] ?? "").length)));
   const render = (values: readonly string[]) =>
@@ -139,19 +183,21 @@ export function tableLegend(cores: number): string {
   return [
     "req/s, p50, p99: medians of the rounds; ±%: spread of the rounds' req/s ((max − min) / median).",
     "non-2xx counts wrong answers too (x-cache not as expected); non-2xx and errors are totals over all rounds.",
-    "× direct: req/s over the direct baseline's at the same connections; +p50/+p99: latency added to direct's, at 1",
-    "connection. svc ms: the service's own mean time per POST /requests (its /metrics). cpu: share of a core used by",
-    `the service, the mock, the load generator and everything else (PostgreSQL, Redis, kernel); ${cores} cores in all.`,
+    "× proxy: req/s over the bare proxy's at the same connections. +p50/+p99: latency added to direct's (the mock",
+    "alone), at 1 connection (v1-stream: see the stream probe). Both are taken round by round, then the median.",
+    "× hop: +p50 over the proxy's +p50. svc ms: the service's own mean time per request (its /metrics). RSS MB: the",
+    "service's peak resident memory in the rounds. cpu: share of a core used by the service (the proxy in its rows),",
+    `the mock, the load generator and everything else (PostgreSQL, Redis, kernel); ${cores} cores in all.`,
   ].join("\n");
 }
 
 /**
- * In the direct runs only the load generator and the mock work, so CPU used by anything else there is someone
- * else's: tests, a type-check, a build. Not a failure (the answers were right), but the numbers are noisy.
+ * In the direct and proxy runs only the load generator, the mock and the bare proxy work, so CPU used by anything
+ * else there is someone else's: tests, a type-check, a build. Not a failure (the answers were right), but the numbers are noisy.
  */
 export function contentionNote(runs: RunResult[]): string | undefined {
   const others = runs
-    .filter((run) => run.scenario === "direct")
+    .filter((run) => run.scenario === "direct" || run.scenario === "proxy")
     .map((run) => run.cpu.other)
     .filter((value): value is number => typeof value === "number");
   if (others.length === 0) return undefined;
@@ -159,7 +205,8 @@ export function contentionNote(runs: RunResult[]): string | undefined {
   if (worst <= 0.3) return undefined;
   const median = [...others].sort((a, b) => a - b)[Math.floor(others.length / 2)] ?? 0;
   return (
-    `other work kept up to ${worst.toFixed(2)} cores busy during the direct rounds (median ${median.toFixed(2)}): ` +
+    `other work kept up to ${worst.toFixed(2)} cores busy during the direct and proxy rounds ` +
+    `(median ${median.toFixed(2)}): ` +
     "the machine was not quiet, so these numbers are noisy; run again when it is"
   );
 }
@@ -239,7 +286,7 @@ export async function writeResults(directory: string, startedAt: Date, results: 
   return file;
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return 0;
@@ -248,9 +295,14 @@ function median(values: number[]): number {
     : round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
 }
 
-function medianOrNull(values: Array<number | null | undefined>): number | null {
+export function medianOrNull(values: Array<number | null | undefined>): number | null {
   const known = values.filter((value): value is number => typeof value === "number");
   return known.length === 0 ? null : median(known);
+}
+
+function maxOrNull(values: Array<number | null | undefined>): number | null {
+  const known = values.filter((value): value is number => typeof value === "number");
+  return known.length === 0 ? null : Math.max(...known);
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);

@@ -1,17 +1,27 @@
 /**
- * `npm run bench`: the load benchmark. Starts the mock upstream and the service as child processes, measures the
- * direct baseline and the service's miss and hit paths with autocannon in alternating rounds, prints one table of
- * medians and ratios to the baseline, writes it to bench/results/<time>.json, and cleans up whatever happens.
- * Never a test: see bench/README.md for what the numbers mean and depend on.
+ * `npm run bench`: the load benchmark. Starts the mock upstream, a bare proxy in front of it and the service as child
+ * processes, measures the baselines (the mock alone, one proxy hop) and the service's paths with autocannon in
+ * alternating rounds, probes streaming's time to first byte and the database's commit latency in the same rounds,
+ * samples the service's memory throughout (and over a soak, with --soak), prints one table of medians and ratios to
+ * the baselines with the targets after it, writes it all to bench/results/<time>.json, and cleans up whatever
+ * happens. Never a test: see bench/README.md for what the numbers mean and depend on.
  */
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { setTimeout as delay } from "node:timers/promises";
 import { configSchema } from "../src/config.ts";
 import { createBenchUser, sendOnce } from "./api.ts";
-import { machineBusyCores } from "./cpu.ts";
+import { groupCpuByPid, machineBusyCores } from "./cpu.ts";
+import { startRssSampler } from "./memory.ts";
+import {
+  type CommitProbeRound,
+  createCommitTable,
+  probeCommits,
+  probeStreams,
+  type StreamProbeRound,
+} from "./probes.ts";
 import {
   type Child,
   ChildFailedError,
@@ -23,7 +33,9 @@ import {
   spawnNode,
   waitForLine,
   waitForOk,
+  waitForProcesses,
 } from "./processes.ts";
+import { type Options, parseOptions, usage } from "./options.ts";
 import { formatProfile, summarizeProfile } from "./profile.ts";
 import {
   contentionNote,
@@ -39,81 +51,34 @@ import {
 } from "./report.ts";
 import {
   benchModel,
+  createInputs,
   createScenarios,
   type MeasureContext,
   measure,
   type RunResult,
-  type ScenarioName,
-  scenarioNames,
+  round,
   stopCurrentLoad,
 } from "./scenarios.ts";
+import {
+  checkTargets,
+  formatCommits,
+  formatMemory,
+  formatSoak,
+  formatStreams,
+  formatTargets,
+  type SoakSummary,
+  summarizeCommits,
+  summarizeMemory,
+  summarizeStreams,
+  verdict,
+} from "./summary.ts";
 
-const usage = `usage: npm run bench -- [options]
-
-  --duration <s>       seconds per measured round (default 5)
-  --rounds <n>         measured rounds per scenario and concurrency (default 3)
-  --connections <n>    the throughput concurrency; every scenario also runs at 1 for latency (default 32)
-  --warmup <s>         seconds of discarded warm-up per scenario and concurrency (default 8)
-  --embedded           PGlite in a temporary DATA_DIR and the memory cache, instead of PostgreSQL and Redis
-  --scenarios <list>   a comma-separated subset of direct,miss,hit (default all; ratios need direct)
-  --cpu-prof           run the service under node --cpu-prof and print its top self-time functions
-  --database-admin-url <url>  where the throwaway database is created (default postgres://postgres@127.0.0.1:5432/test)
-  --redis-url <url>    the Redis the service caches in (default redis://127.0.0.1:6379)`;
-
-interface Options {
-  durationSeconds: number;
-  rounds: number;
-  connections: number;
-  warmupSeconds: number;
-  embedded: boolean;
-  scenarios: ScenarioName[];
-  cpuProf: boolean;
-  databaseAdminUrl: string;
-  redisUrl: string;
-}
-
-class UsageError extends Error {}
-
-function parseOptions(argv: string[]): Options | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      duration: { type: "string", default: "5" },
-      rounds: { type: "string", default: "3" },
-      connections: { type: "string", default: "32" },
-      warmup: { type: "string", default: "8" },
-      embedded: { type: "boolean", default: false },
-      scenarios: { type: "string", default: scenarioNames.join(",") },
-      "cpu-prof": { type: "boolean", default: false },
-      "database-admin-url": { type: "string", default: "postgres://postgres@127.0.0.1:5432/test" },
-      "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) return undefined;
-  const integer = (name: string, value: string, min: number) => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min) throw new UsageError(`--${name}: expected an integer >= ${min}`);
-    return parsed;
-  };
-  const scenarios = values.scenarios.split(",").map((name) => name.trim());
-  for (const name of scenarios) {
-    if (!(scenarioNames as readonly string[]).includes(name)) throw new UsageError(`--scenarios: unknown ${name}`);
-  }
-  return {
-    durationSeconds: integer("duration", values.duration, 1),
-    rounds: integer("rounds", values.rounds, 1),
-    connections: integer("connections", values.connections, 1),
-    warmupSeconds: integer("warmup", values.warmup, 0),
-    embedded: values.embedded,
-    // In the canonical order, whatever order they were given in.
-    scenarios: scenarioNames.filter((name) => scenarios.includes(name)),
-    cpuProf: values["cpu-prof"],
-    databaseAdminUrl: values["database-admin-url"],
-    redisUrl: values["redis-url"],
-  };
-}
+/** Seconds each round's commit probe runs (one client, so a few thousand commits on a quick disk). */
+const commitProbeSeconds = 2;
+/** Streamed calls each way in the probe's warm-up. */
+const streamWarmupRequests = 50;
+/** How long the service idles before each of the soak's two RSS samples. */
+const soakIdleMs = 10_000;
 
 /** Undo steps, run last-in first-out exactly once, each one even if an earlier one failed. */
 function createCleanup() {
@@ -184,12 +149,25 @@ async function main(): Promise<number> {
 
   const levels = [...new Set([1, options.connections])];
   const runsPerPass = levels.length * options.scenarios.length;
-  const estimateSeconds = runsPerPass * (options.warmupSeconds + options.rounds * options.durationSeconds + 1);
+  const streamProbe = options.scenarios.includes("v1-stream");
+  const commitProbe = !options.embedded && options.scenarios.includes("miss");
+  // Per round: the autocannon runs (plus ~0.3 s of settling each), ~3 ms per streamed call pair, the commit probe.
+  const roundSeconds =
+    runsPerPass * (options.durationSeconds + 0.3) +
+    (streamProbe ? options.streamRequests * 0.003 : 0) +
+    (commitProbe ? commitProbeSeconds + 0.5 : 0);
+  const estimateSeconds =
+    10 +
+    runsPerPass * (options.warmupSeconds + 0.3) +
+    options.rounds * roundSeconds +
+    (options.soakMinutes === null ? 0 : options.soakMinutes * 60 + (2 * soakIdleMs) / 1000);
+  const mode = options.embedded ? "PGlite + memory cache" : "PostgreSQL + Redis";
   log(
-    `bench ${runId}: ${options.embedded ? "PGlite + memory cache" : "PostgreSQL + Redis"}, ` +
+    `bench ${runId}: ${mode}${options.workers > 1 ? `, ${options.workers} service workers` : ""}, ` +
       `${options.scenarios.join("/")} at ${levels.join(" and ")} connections, ` +
-      `${options.warmupSeconds} s warm-up + ${options.rounds} × ${options.durationSeconds} s rounds ` +
-      `(about ${Math.ceil(estimateSeconds / 60)} min)`,
+      `${options.warmupSeconds} s warm-up + ${options.rounds} × ${options.durationSeconds} s rounds` +
+      `${options.soakMinutes === null ? "" : `, ${options.soakMinutes} min soak`} ` +
+      `(about ${Math.max(1, Math.round(estimateSeconds / 60))} min)`,
   );
 
   // Other people's load skews every figure; say so up front (the table's "other" column shows it during the runs).
@@ -202,23 +180,35 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const warmups: RunResult[] = [];
   const runs: RunResult[] = [];
+  const streamRounds: StreamProbeRound[] = [];
+  const commitRounds: CommitProbeRound[] = [];
+  let soakRun: RunResult | undefined;
+  let soak: SoakSummary | null = null;
+  let rssAtStartMb: number | null = null;
+  let rssPeakWholeRunMb: number | null = null;
+  let rssSamples: Array<[number, number]> = [];
+  let serviceProcesses = 1;
+  let workerShares: Record<string, number> | null = null;
   let serviceLog: string[] = [];
   let profileSummary: string | undefined;
   let database = "";
   try {
     // Storage: a throwaway database (or a temp dir for PGlite), gone again at the end.
+    const workDir = await createTempDir("arh-bench-");
+    cleanup.add(`remove ${workDir.path}`, () => workDir.remove());
     const storageEnv: Record<string, string> = {};
+    let databaseUrl: string | undefined;
     if (options.embedded) {
-      const dir = await createTempDir("arh-bench-");
-      cleanup.add(`remove ${dir.path}`, () => dir.remove());
-      storageEnv.DATA_DIR = dir.path;
-      database = `PGlite in ${dir.path}`;
+      storageEnv.DATA_DIR = join(workDir.path, "data");
+      database = `PGlite in ${storageEnv.DATA_DIR}`;
     } else {
       const created = await createThrowawayDatabase(options.databaseAdminUrl);
       cleanup.add(`drop database ${created.name}`, () => created.drop());
+      databaseUrl = created.url;
       storageEnv.DATABASE_URL = created.url;
       storageEnv.REDIS_URL = options.redisUrl;
       database = `PostgreSQL database ${created.name}`;
+      if (commitProbe) await createCommitTable(created.url);
     }
     log(`storage: ${database}`);
     checkpoint();
@@ -233,9 +223,23 @@ async function main(): Promise<number> {
     log(`mock upstream: ${mockUrl} (pid ${mock.pid})`);
     checkpoint();
 
+    const pids: Record<string, number> = { mock: mock.pid };
+    let proxyOrigin = "";
+    if (options.scenarios.includes("proxy")) {
+      const proxy = spawnNode("bare proxy", ["bench/bare-proxy.ts", "--upstream", mockOrigin], inheritedEnv());
+      children.push(proxy);
+      cleanup.add("stop the bare proxy", () => proxy.stop());
+      proxyOrigin = (await waitForLine(proxy, /bare proxy listening on (http:\/\/\S+)/, 30_000))[1] ?? "";
+      pids.proxy = proxy.pid;
+      log(`bare proxy: ${proxyOrigin} (pid ${proxy.pid})`);
+      checkpoint();
+    }
+
     const adminKey = `bench-admin-${randomBytes(24).toString("hex")}`;
     const port = await freePort();
     const profileDir = join(repoRoot, "bench", "results", "profiles");
+    // --workers N is the service's own WORKERS=N: a node:cluster primary and N workers behind the one port.
+    const clustered = options.workers > 1;
     const service = spawnNode(
       "service",
       ["src/cli.ts", "serve"],
@@ -251,11 +255,13 @@ async function main(): Promise<number> {
         ADMIN_API_KEY: adminKey,
         LOG_LEVEL: "warn",
         DEFAULT_CHAT_MODEL: benchModel,
+        WORKERS: String(options.workers),
         ...storageEnv,
       },
       options.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
     );
     children.push(service);
+    pids.service = service.pid;
     const serviceUrl = `http://127.0.0.1:${port}`;
     // Registered after the storage, so it runs before the database is dropped.
     let serviceStopped = false;
@@ -266,10 +272,18 @@ async function main(): Promise<number> {
     };
     cleanup.add("stop the service", stopService);
     await waitForOk(service, `${serviceUrl}/ready`, 60_000);
-    log(`service: ${serviceUrl} (pid ${service.pid})`);
+    // The primary and its workers. /ready answers once one worker listens; the others follow within the warm-up,
+    // and the rounds check that every worker did its share (workerShares below).
+    serviceProcesses = clustered ? options.workers + 1 : 1;
+    if (clustered) await waitForProcesses(service, serviceProcesses, 30_000);
+    log(`service: ${serviceUrl} (pid ${service.pid}${clustered ? `, ${serviceProcesses} processes` : ""})`);
     checkpoint();
 
-    const user = await createBenchUser(serviceUrl, adminKey, runId);
+    // Sampled from the start, so the whole run's peak is known; the rounds' own peaks come from the same samples.
+    const rss = startRssSampler(service.pid);
+    cleanup.add("stop sampling memory", async () => rss.stop());
+
+    const user = await createBenchUser(serviceUrl, adminKey, runId, options.withLimits);
     if (!options.embedded) {
       const redisUrl = options.redisUrl;
       cleanup.add("delete the cache entries", async () => {
@@ -280,20 +294,27 @@ async function main(): Promise<number> {
     const targets = {
       runId,
       mockOrigin,
+      proxyOrigin,
       serviceUrl,
       apiKey: user.key,
       sendOnce: (body: string) => sendOnce(serviceUrl, user.key, body),
     };
-    const scenarios = createScenarios(targets);
-    const context: MeasureContext = { targets, adminKey, pids: { service: service.pid, mock: mock.pid } };
+    const uniqueInput = createInputs(runId);
+    const scenarios = createScenarios(targets, uniqueInput);
+    const context: MeasureContext = { targets, adminKey, pids, serviceMetrics: !clustered, rss };
+    const streamTargets = { mockOrigin, serviceUrl, apiKey: user.key, uniqueInput };
 
     const describe = (run: RunResult) =>
-      `${run.scenario.padEnd(6)} @${String(run.connections).padEnd(3)} ${run.requestsPerSecond.toFixed(0).padStart(6)} req/s` +
+      `${run.scenario.padEnd(9)} @${String(run.connections).padEnd(3)} ${run.requestsPerSecond.toFixed(0).padStart(6)} req/s` +
       `  p50 ${run.p50Ms.toFixed(2)} ms  p99 ${run.p99Ms.toFixed(2)} ms` +
+      (run.rssPeakMb !== null ? `  rss ${run.rssPeakMb.toFixed(0)} MB` : "") +
       (run.cpu.other !== null && run.cpu.other !== undefined ? `  other cpu ${run.cpu.other.toFixed(2)}` : "") +
       (run.non2xx + run.errors + run.unexpected > 0
         ? `  !! ${run.non2xx} non-2xx, ${run.errors} errors, ${run.unexpected} unexpected`
         : "");
+    const describeStreams = (probe: StreamProbeRound) =>
+      `stream probe ${probe.requests} × 2: TTFB p50 direct ${probe.direct.firstByte.p50Ms} ms, ` +
+      `service ${probe.service.firstByte.p50Ms} ms; p99 ${probe.direct.firstByte.p99Ms} / ${probe.service.firstByte.p99Ms} ms`;
 
     // The monotonic clock V8's profiler stamps its samples with, so the profile summary leaves start-up out.
     const nowUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -307,20 +328,78 @@ async function main(): Promise<number> {
           log(`warm-up   ${describe(run)}`);
         }
       }
+      if (streamProbe) log(`warm-up   ${describeStreams(await probeStreams(streamTargets, streamWarmupRequests))}`);
     }
-    // Alternating rounds: round 1 of every scenario, then round 2 of every one …, so drift hits them all alike.
-    for (let round = 1; round <= options.rounds; round++) {
+    rssAtStartMb = rss.sampleNow()?.rssMb ?? null;
+    const cpuByPidBefore = clustered ? groupCpuByPid(service.pid) : undefined;
+    // Alternating rounds: round 1 of every scenario and probe, then round 2 of every one …, so drift hits them all
+    // alike.
+    for (let roundNumber = 1; roundNumber <= options.rounds; roundNumber++) {
+      const at = `round ${roundNumber}/${options.rounds}`;
       for (const connections of levels) {
         for (const name of options.scenarios) {
           checkpoint();
-          const run = await measure(scenarios[name], connections, options.durationSeconds, context);
+          const measured = await measure(scenarios[name], connections, options.durationSeconds, context);
+          const run = { ...measured, round: roundNumber };
           runs.push(run);
-          log(`round ${round}/${options.rounds} ${describe(run)}`);
+          log(`${at} ${describe(run)}`);
         }
+      }
+      if (streamProbe) {
+        checkpoint();
+        const probe = await probeStreams(streamTargets, options.streamRequests);
+        streamRounds.push(probe);
+        log(`${at} ${describeStreams(probe)}`);
+      }
+      if (commitProbe && databaseUrl) {
+        checkpoint();
+        const probe = await probeCommits(databaseUrl, commitProbeSeconds, workDir.path);
+        commitRounds.push(probe);
+        log(
+          `${at} commit probe (${probe.tool}): ${probe.commits} commits, p50 ${probe.p50Ms} ms, p99 ${probe.p99Ms} ms`,
+        );
       }
     }
     checkpoint();
     const windowUs: [number, number] = [windowStartUs, nowUs()];
+    if (cpuByPidBefore) {
+      workerShares = sharesOfWorkers(cpuByPidBefore, groupCpuByPid(service.pid), service.pid);
+      // Connections go to the workers in turn, so each should have done about 1/N of the work. One far below
+      // that was probably not serving (still starting, or stuck), and the figures are not those of N workers.
+      for (const [pid, share] of Object.entries(workerShares)) {
+        if (share < 0.5 / options.workers) {
+          failures.push(`worker ${pid} did only ${Math.round(share * 100)} % of the workers' CPU work in the rounds`);
+        }
+      }
+    }
+
+    if (options.soakMinutes !== null) {
+      // Idle before each sample, so both catch the service at rest rather than mid-burst.
+      log(`soak: ${soakIdleMs / 1000} s idle, then ${options.soakMinutes} min of miss + hit`);
+      await delay(soakIdleMs);
+      checkpoint();
+      const before = rss.sampleNow()?.rssMb ?? null;
+      soakRun = await measure(scenarios.soak, options.connections, Math.round(options.soakMinutes * 60), context);
+      log(`soak done ${describe(soakRun)}`);
+      await delay(soakIdleMs);
+      checkpoint();
+      const after = rss.sampleNow()?.rssMb ?? null;
+      soak = {
+        minutes: options.soakMinutes,
+        run: soakRun,
+        rssBeforeMb: before,
+        rssAfterMb: after,
+        changePercent:
+          before !== null && after !== null && before > 0 ? round(((after - before) / before) * 100) : null,
+      };
+    }
+
+    rss.stop();
+    rssPeakWholeRunMb = rss.peakBetween(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+    // Compact: [seconds since the first sample, MB].
+    const samples = rss.samples();
+    const firstAt = samples[0]?.atMs ?? 0;
+    rssSamples = samples.map((sample) => [round((sample.atMs - firstAt) / 1000), sample.rssMb]);
 
     await stopService();
     const exit = service.exit();
@@ -336,11 +415,28 @@ async function main(): Promise<number> {
   // The signal handler cleans up and exits; nothing measured after a Ctrl-C is reported.
   if (interrupted) await new Promise(() => {});
 
-  failures.push(...problems(warmups, "warm-up"), ...problems(runs, "measured"));
+  failures.push(
+    ...problems(warmups, "warm-up"),
+    ...problems(runs, "measured"),
+    ...problems(soakRun ? [soakRun] : [], "soak"),
+  );
   const logProblems = serviceLogProblems(serviceLog);
   failures.push(...logProblems.failures);
 
   const rows = summarize(runs, options.scenarios, levels);
+  const streams = summarizeStreams(streamRounds);
+  const commits = summarizeCommits(commitRounds);
+  const memory = summarizeMemory(runs, options.connections, rssAtStartMb, rssPeakWholeRunMb, serviceProcesses);
+  const targetChecks = checkTargets({
+    embedded: options.embedded,
+    workers: options.workers,
+    connections: options.connections,
+    rows,
+    streams,
+    commits,
+    memory,
+    soak,
+  });
   const contention = contentionNote(runs);
   const finishedAt = new Date();
   const results = {
@@ -354,8 +450,16 @@ async function main(): Promise<number> {
     machine: { ...describeMachine(), busyBeforeCores, contention: contention ?? null },
     git: describeGit(),
     rows,
+    streams,
+    commits,
+    memory,
+    workerShares,
+    soak,
+    targets: targetChecks.map((check) => ({ ...check, verdict: verdict(check) })),
     runs,
     warmups,
+    probes: { streams: streamRounds, commits: commitRounds },
+    rssSamples,
     serviceLog: { notable: logProblems.notable.slice(0, 100), lines: serviceLog.length },
     profile: profileSummary ?? null,
   };
@@ -364,13 +468,30 @@ async function main(): Promise<number> {
   const cores = cpus().length;
   console.log("");
   console.log(
-    `${results.mode}, ${cores} cores, node ${process.version}, ${results.git.commit}${results.git.dirty ? " (dirty)" : ""}`,
+    `${results.mode}${options.workers > 1 ? `, service in ${options.workers} workers` : ""}` +
+      `${options.withLimits ? "" : ", no limits"}, ${cores} cores, node ${process.version}, ` +
+      `${results.git.commit}${results.git.dirty ? " (dirty)" : ""}`,
   );
   if (failures.length > 0) console.log("!! FAILED RUN: the reasons are listed at the end; do not use these numbers");
   if (rows.length > 0) {
     console.log(formatTable(rows));
     console.log(`\n${tableLegend(cores)}`);
   }
+  if (streams) console.log(`\n${formatStreams(streams)}`);
+  if (commits)
+    console.log(
+      `\n${formatCommits(
+        commits,
+        rows.find((row) => row.scenario === "miss" && row.connections === 1),
+      )}`,
+    );
+  console.log(`\n${formatMemory(memory)}`);
+  if (workerShares) {
+    const shares = Object.values(workerShares).map((share) => share.toFixed(2));
+    console.log(`workers: each one's share of the workers' CPU time in the rounds: ${shares.join(" / ")}`);
+  }
+  if (soak) console.log(formatSoak(soak));
+  if (targetChecks.length > 0) console.log(`\n${formatTargets(targetChecks)}`);
   if (logProblems.notable.length > 0) {
     console.log(`\nservice log, warnings and errors (${logProblems.notable.length}):`);
     for (const line of summarizeLines(logProblems.notable)) console.log(`  ${line}`);
@@ -384,6 +505,19 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** Each worker's share of the CPU time its siblings used between two readings (the primary left out), by pid. */
+function sharesOfWorkers(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  primaryPid: number,
+): Record<string, number> {
+  const used = [...after.entries()]
+    .filter(([pid]) => pid !== primaryPid)
+    .map(([pid, ms]) => [pid, ms - (before.get(pid) ?? 0)] as const);
+  const total = used.reduce((sum, [, ms]) => sum + ms, 0);
+  return Object.fromEntries(used.map(([pid, ms]) => [String(pid), total > 0 ? round(ms / total) : 0]));
 }
 
 /** The environment minus every service configuration variable. */

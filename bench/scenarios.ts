@@ -1,5 +1,5 @@
 /**
- * The three scenarios and one measured run of one of them with autocannon (in this process).
+ * The scenarios and one measured run of one of them with autocannon (in this process).
  *
  * Latency is taken from autocannon's per-response event (hrtime, fractions of a millisecond), not from its result:
  * its histogram keeps whole milliseconds, too coarse for a mock that answers in well under one.
@@ -9,27 +9,41 @@ import { summarizeRequestSchema } from "../src/requests/schemas.ts";
 import { taskTypes } from "../src/requests/task-types.ts";
 import { mockInFlight, mockRequestCount, serviceTimes } from "./api.ts";
 import { cpuBetween, cpuSnapshot } from "./cpu.ts";
+import type { RssSampler } from "./memory.ts";
 
-export const scenarioNames = ["direct", "miss", "hit"] as const;
-export type ScenarioName = (typeof scenarioNames)[number];
+/** The scenarios `--scenarios` can name, in the order the table shows them. */
+export const scenarioNames = ["proxy", "direct", "miss", "hit", "v1", "v1-stream"] as const;
+/** `soak` is the miss + hit mix of `--soak`, never a row of the table. */
+export type ScenarioName = (typeof scenarioNames)[number] | "soak";
 
-export interface Scenario {
-  name: ScenarioName;
-  url: string;
-  headers: Record<string, string>;
+/** Answers of one shape, with what to expect of each. Most scenarios send one kind; the soak's mix sends two. */
+export interface RequestKind {
   /** The body of the next request (called once per request). */
   nextBody(): string;
   /** A problem with one answer beyond its status (e.g. `x-cache` not `hit`), or undefined when it is as expected. */
   check(status: number, headers: Record<string, string | string[] | undefined>): string | undefined;
+  /** Upstream (mock) calls each answer should cost: 1 for a call that reaches the mock, 0 for a cache hit. */
+  upstreamCallsPerAnswer: 0 | 1;
+}
+
+export interface Scenario {
+  name: ScenarioName;
+  url: string;
+  /** Who answers: the mock itself, the bare proxy in front of it, or the service. */
+  target: "mock" | "proxy" | "service";
+  /** The service route whose `arh_http_request_duration_seconds` is the `svc ms` column. */
+  metricsRoute?: string;
+  headers: Record<string, string>;
+  /** Sent in turn on every connection (autocannon's request list). */
+  kinds: RequestKind[];
   /** Run before each measured or warm-up run, outside the timing (the hit scenario primes its cache entry). */
   prepare?(): Promise<void>;
-  /** Upstream (mock) calls each answer should cost: 1 for direct and miss, 0 for hit. */
-  upstreamCallsPerAnswer: 0 | 1;
 }
 
 export interface ScenarioTargets {
   runId: string;
   mockOrigin: string;
+  proxyOrigin: string;
   serviceUrl: string;
   apiKey: string;
   /** Sends one request through the service and returns its `x-cache` (to prime the hit scenario). */
@@ -65,60 +79,104 @@ function template(build: (input: string) => unknown): (input: string) => string 
   return (input) => prefix + JSON.stringify(input) + suffix;
 }
 
-export function createScenarios(targets: ScenarioTargets): Record<ScenarioName, Scenario> {
-  // One counter for the whole run: no two requests of any round, warm-up or scenario share an input.
-  let counter = 0;
-  const uniqueInput = () => `Request ${targets.runId}-${++counter}. ${paragraph}`;
+/**
+ * The chat completion the service sends upstream for a summarize request (its own prompt builder). The direct and
+ * proxy baselines send exactly this, and so do `v1` and `v1-stream` (the service passes /v1 bodies through), so the
+ * mock does the same work behind every scenario. Unique inputs everywhere for the same reason: the mock caches its
+ * generations by prompt, and a fixed prompt would make a baseline cheaper than the calls under test.
+ */
+const upstreamChat = (input: string) =>
+  taskTypes.summarize.build(summarizeRequestSchema.parse({ type: "summarize", input }), benchModel);
 
+/** Bodies of the streaming calls, shared with the time-to-first-byte probe (probes.ts). */
+export const streamBodies = {
+  /** What a client sends to the service's `/v1/chat/completions` with `stream: true`. */
+  service: template((input) => ({ ...upstreamChat(input), stream: true })),
+  /** What the service then sends upstream: it always asks for usage (providers/openai.ts). */
+  upstream: template((input) => ({ ...upstreamChat(input), stream: true, stream_options: { include_usage: true } })),
+};
+
+const expectCache =
+  (expected: string) =>
+  (status: number, headers: Record<string, string | string[] | undefined>): string | undefined => {
+    if (status < 200 || status > 299) return undefined; // counted as non-2xx already
+    const cache = header(headers, "x-cache");
+    return cache === expected ? undefined : `x-cache: ${cache ?? "(none)"}, expected ${expected}`;
+  };
+
+/** One counter for the whole run: no two requests of any round, warm-up, probe or scenario share an input. */
+export function createInputs(runId: string): () => string {
+  let counter = 0;
+  return () => `Request ${runId}-${++counter}. ${paragraph}`;
+}
+
+export function createScenarios(targets: ScenarioTargets, uniqueInput: () => string): Record<ScenarioName, Scenario> {
   const nativeBody = template((input) => ({ type: "summarize", input }));
-  // The very chat completion the service sends upstream for that summarize request (its own prompt builder), so the
-  // mock does the same work in `direct` as behind `miss`. Unique inputs for the same reason: the mock caches its
-  // generations by prompt, and a fixed baseline prompt would make the baseline cheaper than the calls under test.
-  const upstreamBody = template((input) =>
-    taskTypes.summarize.build(summarizeRequestSchema.parse({ type: "summarize", input }), benchModel),
-  );
+  const upstreamBody = template(upstreamChat);
   const hitBody = nativeBody(`Request ${targets.runId}-fixed. ${paragraph}`);
   const userHeaders = { authorization: `Bearer ${targets.apiKey}`, "content-type": "application/json" };
+  const mockHeaders = { authorization: "Bearer sk-bench", "content-type": "application/json" };
 
-  const expectCache =
-    (expected: string) => (status: number, headers: Record<string, string | string[] | undefined>) => {
-      if (status < 200 || status > 299) return undefined; // counted as non-2xx already
-      const cache = header(headers, "x-cache");
-      return cache === expected ? undefined : `x-cache: ${cache ?? "(none)"}, expected ${expected}`;
-    };
+  const upstreamCall: RequestKind = {
+    nextBody: () => upstreamBody(uniqueInput()),
+    check: () => undefined,
+    upstreamCallsPerAnswer: 1,
+  };
+  const miss: RequestKind = {
+    nextBody: () => nativeBody(uniqueInput()),
+    check: expectCache("miss"),
+    upstreamCallsPerAnswer: 1,
+  };
+  const hit: RequestKind = { nextBody: () => hitBody, check: expectCache("hit"), upstreamCallsPerAnswer: 0 };
+  // Before every run, not once: the memory cache is an LRU of CACHE_MAX_ENTRIES, and a miss round in between
+  // can push the entry out.
+  const primeHit = async () => {
+    const first = await targets.sendOnce(hitBody);
+    const second = await targets.sendOnce(hitBody);
+    if (second !== "hit") throw new Error(`priming the hit scenario: x-cache ${first}, then ${second} (not hit)`);
+  };
+  const service = (path: string) => ({
+    url: `${targets.serviceUrl}${path}`,
+    target: "service" as const,
+    metricsRoute: path,
+    headers: userHeaders,
+  });
 
   return {
+    proxy: {
+      name: "proxy",
+      url: `${targets.proxyOrigin}/v1/chat/completions`,
+      target: "proxy",
+      headers: mockHeaders,
+      kinds: [upstreamCall],
+    },
     direct: {
       name: "direct",
       url: `${targets.mockOrigin}/v1/chat/completions`,
-      headers: { authorization: "Bearer sk-bench", "content-type": "application/json" },
-      nextBody: () => upstreamBody(uniqueInput()),
-      check: () => undefined,
-      upstreamCallsPerAnswer: 1,
+      target: "mock",
+      headers: mockHeaders,
+      kinds: [upstreamCall],
     },
-    miss: {
-      name: "miss",
-      url: `${targets.serviceUrl}/requests`,
-      headers: userHeaders,
-      nextBody: () => nativeBody(uniqueInput()),
-      check: expectCache("miss"),
-      upstreamCallsPerAnswer: 1,
+    miss: { name: "miss", ...service("/requests"), kinds: [miss] },
+    hit: { name: "hit", ...service("/requests"), kinds: [hit], prepare: primeHit },
+    v1: {
+      name: "v1",
+      ...service("/v1/chat/completions"),
+      kinds: [{ nextBody: () => upstreamBody(uniqueInput()), check: expectCache("miss"), upstreamCallsPerAnswer: 1 }],
     },
-    hit: {
-      name: "hit",
-      url: `${targets.serviceUrl}/requests`,
-      headers: userHeaders,
-      nextBody: () => hitBody,
-      check: expectCache("hit"),
-      // Before every run, not once: the memory cache is an LRU of CACHE_MAX_ENTRIES, and a miss round in between
-      // can push the entry out.
-      async prepare() {
-        const first = await targets.sendOnce(hitBody);
-        const second = await targets.sendOnce(hitBody);
-        if (second !== "hit") throw new Error(`priming the hit scenario: x-cache ${first}, then ${second} (not hit)`);
-      },
-      upstreamCallsPerAnswer: 0,
+    "v1-stream": {
+      name: "v1-stream",
+      ...service("/v1/chat/completions"),
+      kinds: [
+        {
+          nextBody: () => streamBodies.service(uniqueInput()),
+          check: expectCache("miss"),
+          upstreamCallsPerAnswer: 1,
+        },
+      ],
     },
+    // Half misses, half hits, on every connection: the soak's steady mix of new records, cache fills and reads.
+    soak: { name: "soak", ...service("/requests"), kinds: [miss, hit], prepare: primeHit },
   };
 }
 
@@ -126,6 +184,8 @@ export function createScenarios(targets: ScenarioTargets): Record<ScenarioName, 
 export interface RunResult {
   scenario: ScenarioName;
   connections: number;
+  /** The measured round it belongs to (1, 2, …); 0 for warm-ups and the soak. */
+  round: number;
   /** Wall time of the load, seconds. */
   seconds: number;
   /** Answers received, any status. */
@@ -146,16 +206,27 @@ export interface RunResult {
   upstreamCallsExpected: number;
   /** Share of one core each process used during the run (1 = a core busy all the time). */
   cpu: Record<string, number | null>;
-  /** The service's own view (its /metrics), mean per request in ms; null for the direct scenario. */
+  /** The service's own view (its /metrics), mean per request in ms; null where the service does not answer. */
   serviceMeanMs: number | null;
   upstreamMeanMs: number | null;
+  /** The service's highest resident memory sampled during the run (all its processes), MB; null without /proc. */
+  rssPeakMb: number | null;
+  /** The service's V8 heap (used, reserved) and memory outside it when the run ended, MB (its /metrics). */
+  heap: { usedMb: number | null; totalMb: number | null; externalMb: number | null } | null;
 }
 
 export interface MeasureContext {
   targets: ScenarioTargets;
   adminKey: string;
-  /** Processes to account CPU to, by name. */
+  /** Process groups to account CPU to, by name (each child leads its own group). */
   pids: Record<string, number>;
+  /**
+   * Whether the service's /metrics describe all of it. Not with --workers: each worker counts only what it answered,
+   * and /metrics comes from whichever worker takes the connection.
+   */
+  serviceMetrics: boolean;
+  /** The service's memory, sampled all along; the run records its peak. */
+  rss: RssSampler;
 }
 
 let current: autocannon.Instance | undefined;
@@ -172,11 +243,14 @@ export async function measure(
   context: MeasureContext,
 ): Promise<RunResult> {
   await scenario.prepare?.();
-  const usesService = scenario.name !== "direct";
+  const metricsRoute = context.serviceMetrics ? scenario.metricsRoute : undefined;
+  const times = () =>
+    metricsRoute ? serviceTimes(context.targets.serviceUrl, context.adminKey, metricsRoute) : undefined;
   const mockBefore = await mockRequestCount(context.targets.mockOrigin);
-  const timesBefore = usesService ? await serviceTimes(context.targets.serviceUrl, context.adminKey) : undefined;
+  const timesBefore = await times();
 
   const latencies: number[] = [];
+  const answersByKind = scenario.kinds.map(() => 0);
   let unexpected = 0;
   const unexpectedExamples: string[] = [];
   const cpuBefore = cpuSnapshot(context.pids);
@@ -190,22 +264,21 @@ export async function measure(
         connections,
         duration: durationSeconds,
         headers: scenario.headers,
-        requests: [
-          {
-            method: "POST",
-            setupRequest: (request) => {
-              request.body = scenario.nextBody();
-              return request;
-            },
-            onResponse: (status, _body, _context, headers) => {
-              const problem = scenario.check(status, headers ?? {});
-              if (problem) {
-                unexpected++;
-                if (unexpectedExamples.length < 5) unexpectedExamples.push(problem);
-              }
-            },
+        requests: scenario.kinds.map((kind, index) => ({
+          method: "POST" as const,
+          setupRequest: (request: autocannon.Request) => {
+            request.body = kind.nextBody();
+            return request;
           },
-        ],
+          onResponse: (status: number, _body: string, _context: object, headers: autocannon.Request["headers"]) => {
+            answersByKind[index] = (answersByKind[index] ?? 0) + 1;
+            const problem = kind.check(status, headers ?? {});
+            if (problem) {
+              unexpected++;
+              if (unexpectedExamples.length < 5) unexpectedExamples.push(problem);
+            }
+          },
+        })),
       },
       (error: unknown, done: autocannon.Result) => (error ? reject(error) : resolve(done)),
     );
@@ -217,11 +290,12 @@ export async function measure(
     current = undefined;
   });
 
-  const seconds = (performance.now() - started) / 1000;
+  const ended = performance.now();
+  const seconds = (ended - started) / 1000;
   const cpu = cpuBetween(cpuBefore, cpuSnapshot(context.pids));
   await settle(context.targets.mockOrigin);
   const mockAfter = await mockRequestCount(context.targets.mockOrigin);
-  const timesAfter = usesService ? await serviceTimes(context.targets.serviceUrl, context.adminKey) : undefined;
+  const timesAfter = await times();
 
   const sorted = Float64Array.from(latencies).sort();
   const statusCodes = Object.fromEntries(
@@ -229,9 +303,14 @@ export async function measure(
   );
   const meanMs = (seconds: number, count: number) => (count > 0 ? round((seconds * 1000) / count) : null);
   const answers = latencies.length;
+  const callsExpected = scenario.kinds.reduce(
+    (total, kind, index) => total + (answersByKind[index] ?? 0) * kind.upstreamCallsPerAnswer,
+    0,
+  );
   return {
     scenario: scenario.name,
     connections,
+    round: 0,
     seconds: round(seconds),
     answers,
     requestsPerSecond: round(answers / seconds),
@@ -244,19 +323,23 @@ export async function measure(
     unexpected,
     unexpectedExamples,
     upstreamCalls: mockAfter - mockBefore,
-    upstreamCallsExpected: answers * scenario.upstreamCallsPerAnswer,
+    upstreamCallsExpected: callsExpected,
     cpu,
     serviceMeanMs:
       timesBefore && timesAfter
         ? meanMs(timesAfter.httpSeconds - timesBefore.httpSeconds, timesAfter.httpCount - timesBefore.httpCount)
         : null,
     upstreamMeanMs:
-      timesBefore && timesAfter && scenario.upstreamCallsPerAnswer > 0
+      timesBefore && timesAfter && callsExpected > 0
         ? meanMs(
             timesAfter.upstreamSeconds - timesBefore.upstreamSeconds,
             timesAfter.upstreamCount - timesBefore.upstreamCount,
           )
         : null,
+    rssPeakMb: context.rss.peakBetween(started, ended),
+    heap: timesAfter
+      ? { usedMb: timesAfter.heapUsedMb, totalMb: timesAfter.heapTotalMb, externalMb: timesAfter.externalMb }
+      : null,
   };
 }
 
@@ -270,10 +353,10 @@ async function settle(mockOrigin: string): Promise<void> {
 }
 
 /** Nearest-rank percentile of sorted values; 0 when there are none. */
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? 0;
 }
 
-const round = (value: number) => Math.round(value * 100) / 100;
+export const round = (value: number) => Math.round(value * 100) / 100;

@@ -68,6 +68,8 @@ async function serve(): Promise<number> {
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {
+      // A worker gets a Ctrl-C of the whole process group and then the primary's SIGTERM: one drain, not an exit.
+      if (cluster.isWorker) return;
       // A second Ctrl-C or SIGTERM: the operator does not want to wait for the drain.
       logger.warn({ signal }, "second signal during shutdown: exiting now");
       process.exit(1);

@@ -224,6 +224,19 @@ for (const backend of ["redis", "memory"] as const) {
       assert.equal(later.state.tokens?.remaining, 200);
     });
 
+    test("regression: a window whose expired entries were all 0 tokens still counts in Redis (no -0 HINCRBY)", async () => {
+      const clock = manualClock();
+      const errors: unknown[] = [];
+      const limiter = limiterWith({ now: clock.now, onRedisError: (error) => errors.push(error) });
+      const user = track(subject({ tpm: 1000 }));
+      const empty = await limiter.reserve(user, { tokens: 0, costUsd: 0 });
+      await limiter.settle(empty, { tokens: 0, costUsd: 0 });
+      clock.advance(61_000);
+      const next = await limiter.reserve(user, { tokens: 400, costUsd: 0 });
+      assert.equal(next.state.tokens?.remaining, 600);
+      assert.deepEqual(errors, [], "the script ran in Redis, without falling back to memory");
+    });
+
     test("tpm: a request larger than the whole limit is refused with x-should-retry: false", async () => {
       const limiter = limiterWith();
       const user = track(subject({ tpm: 1000 }));

@@ -61,7 +61,8 @@ local function tpm_total(zkey, hkey, now, window)
       redis.call('HDEL', hkey, id, 'p:' .. id)
     end
     redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now - window)
-    redis.call('HINCRBY', hkey, 'total', -freed)
+    -- Lua writes -0 as "-0", which HINCRBY refuses: skip the call when nothing was freed.
+    if freed ~= 0 then redis.call('HINCRBY', hkey, 'total', -freed) end
   end
   if redis.call('ZCARD', zkey) == 0 then
     -- An empty log means no tokens: resetting here heals a total left behind by a partial flush.
