@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -171,18 +170,8 @@ export class ChildFailedError extends Error {
   }
 }
 
-/** A port that was free a moment ago (the service needs a number in PORT; the mock takes 0 and says its own). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || address === null) throw new Error("could not find a free port");
-  return address.port;
-}
+// The service needs a number in PORT (the mock takes 0 and says its own); the tests' helper finds one.
+export { freePort } from "../test/helpers/processes.ts";
 
 export interface ThrowawayDatabase {
   name: string;

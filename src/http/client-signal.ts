@@ -11,10 +11,3 @@ export function abortOnClientClose(reply: FastifyReply): AbortSignal {
   });
   return controller.signal;
 }
-
-export const sseHeaders = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache",
-  // Proxies such as nginx would otherwise buffer the stream.
-  "x-accel-buffering": "no",
-};

@@ -13,9 +13,9 @@ import type {
 import { isUsageChunk } from "../requests/chat-stream.ts";
 import type { ChatStream, RequestService } from "../requests/request-service.ts";
 import { callerOf } from "./auth.ts";
-import { abortOnClientClose, sseHeaders } from "./client-signal.ts";
+import { answerHeaders, sseHeaders } from "./answer-headers.ts";
+import { abortOnClientClose } from "./client-signal.ts";
 import type { IdempotencyHooks } from "./idempotency.ts";
-import { rateLimitHeaders } from "../limits/limiter.ts";
 import { cacheModeOf } from "./requests.ts";
 
 export interface OpenAIRoutesDeps {
@@ -96,18 +96,14 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
         const started = await deps.requestService.chatCompletionStream(caller, body, context);
         request.logFields.cache = started.cache;
         const includeUsage = request.body.stream_options?.include_usage === true;
-        reply.code(200).headers({ ...sseHeaders, ...rateLimitHeaders(started.rateLimit), "x-cache": started.cache });
+        reply.code(200).headers({ ...sseHeaders, ...answerHeaders(started) });
         return reply.send(Readable.from(openAIEvents(started.chunks, includeUsage, request)) as never);
       }
 
       const outcome = await deps.requestService.chatCompletion(caller, body, context);
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
-      return reply
-        .headers(rateLimitHeaders(outcome.rateLimit))
-        .header("x-cache", outcome.cache)
-        .header("x-record-id", outcome.record.id)
-        .send(outcome.value);
+      return reply.headers(answerHeaders(outcome)).send(outcome.value);
     },
   });
 
@@ -131,11 +127,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       });
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
-      return reply
-        .headers(rateLimitHeaders(outcome.rateLimit))
-        .header("x-cache", outcome.cache)
-        .header("x-record-id", outcome.record.id)
-        .send(outcome.value);
+      return reply.headers(answerHeaders(outcome)).send(outcome.value);
     },
   });
 

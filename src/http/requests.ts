@@ -15,9 +15,9 @@ import {
   requestObjectSchema,
 } from "../requests/schemas.ts";
 import { callerOf } from "./auth.ts";
-import { abortOnClientClose, sseHeaders } from "./client-signal.ts";
+import { answerHeaders, sseHeaders } from "./answer-headers.ts";
+import { abortOnClientClose } from "./client-signal.ts";
 import type { IdempotencyHooks } from "./idempotency.ts";
-import { rateLimitHeaders } from "../limits/limiter.ts";
 
 export interface RequestRoutesDeps {
   requestService: RequestService;
@@ -115,7 +115,7 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       if ((body.type === "chat" || body.type === "summarize" || body.type === "translate") && body.stream) {
         const started = await deps.requestService.createStream(caller, body, context);
         request.logFields.cache = started.cache;
-        reply.code(201).headers({ ...sseHeaders, ...rateLimitHeaders(started.rateLimit), "x-cache": started.cache });
+        reply.code(201).headers({ ...sseHeaders, ...answerHeaders(started) });
         // The response schema describes the JSON answer; a stream is sent as it is.
         return reply.send(Readable.from(nativeEvents(started.chunks, request)) as never);
       }
@@ -126,9 +126,8 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       request.logFields.requestRecordId = outcome.record.id;
       return reply
         .code(201)
-        .headers(rateLimitHeaders(outcome.rateLimit))
+        .headers(answerHeaders(outcome))
         .header("location", `/requests/${outcome.record.id}`)
-        .header("x-cache", outcome.cache)
         .send(formatRequest(outcome.record));
     },
   });

@@ -137,7 +137,8 @@ interface Job<T> {
   /** The stored output for an answer. */
   outputOf(value: T): unknown;
   /** What the call may use at most, reserved against the limits before it is made. */
-  estimate: { body: EstimateBody; maxOutputTokens: number };
+  /** Computed only for a caller with a token limit or a budget: it runs the prompt builder and the tokenizer. */
+  estimate(): { body: EstimateBody; maxOutputTokens: number };
   /** Calls the upstream with this model (the job's own, or a fallback). */
   call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }
@@ -173,15 +174,14 @@ export function createRequestService(deps: RequestServiceDeps) {
 
   function nativeJob(caller: Caller, request: CreateRequest, context: CallContext): Job<unknown> {
     const model = modelFor(request);
-    const estimate =
-      request.type === "embed"
-        ? { body: { input: request.input }, maxOutputTokens: 0 }
-        : {
-            body: { messages: chatTask(request.type).build(request, model).messages },
-            maxOutputTokens: request.options.max_tokens ?? defaultMaxOutputTokens,
-          };
     return {
-      estimate,
+      estimate: () =>
+        request.type === "embed"
+          ? { body: { input: request.input }, maxOutputTokens: 0 }
+          : {
+              body: { messages: chatTask(request.type).build(request, model).messages },
+              maxOutputTokens: request.options.max_tokens ?? defaultMaxOutputTokens,
+            },
       caller,
       context,
       type: request.type,
@@ -279,7 +279,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxOutputTokens;
     const choices = typeof body.n === "number" && body.n > 1 ? body.n : 1;
     return {
-      estimate: { body: { messages: body.messages, tools: body.tools }, maxOutputTokens: maxOutput * choices },
+      estimate: () => ({ body: { messages: body.messages, tools: body.tools }, maxOutputTokens: maxOutput * choices }),
       caller,
       context,
       type: "chat",
@@ -313,7 +313,7 @@ export function createRequestService(deps: RequestServiceDeps) {
   /** POST /v1/embeddings. */
   function embeddings(caller: Caller, body: EmbeddingRequest, context: CallContext) {
     return run<EmbeddingResponse>({
-      estimate: { body: { input: body.input }, maxOutputTokens: 0 },
+      estimate: () => ({ body: { input: body.input }, maxOutputTokens: 0 }),
       caller,
       context,
       type: "embed",
@@ -576,8 +576,9 @@ export function createRequestService(deps: RequestServiceDeps) {
     if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
       return limiter.reserve(subject, { tokens: 0, costUsd: 0 });
     }
-    const prompt = promptTokens(job.estimate.body);
-    const output = job.estimate.maxOutputTokens;
+    const estimate = job.estimate();
+    const prompt = promptTokens(estimate.body);
+    const output = estimate.maxOutputTokens;
     return limiter.reserve(subject, { tokens: prompt + output, costUsd: worstCaseCostUsd(job.model, prompt, output) });
   }
 
@@ -772,7 +773,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
 
-  return { create, createStream, chatCompletion, chatCompletionStream, embeddings, modelFor };
+  return { create, createStream, chatCompletion, chatCompletionStream, embeddings };
 }
 
 /**
