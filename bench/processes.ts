@@ -3,7 +3,7 @@
  * throwaway PostgreSQL database, the temporary PGlite directory. Each comes with the one call that removes it again;
  * run.ts calls those in reverse order, on success, on failure and on Ctrl-C.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -34,7 +34,7 @@ export interface Child {
 }
 
 /**
- * Spawns `node --import tsx <args>` in its own process group, so a Ctrl-C in the terminal reaches the benchmark only
+ * Spawns `node <args>` (with `--import tsx` when the script is TypeScript) in its own process group, so a Ctrl-C in the terminal reaches the benchmark only
  * and the benchmark decides when (and in what order) its children stop.
  */
 export function spawnNode(
@@ -43,7 +43,8 @@ export function spawnNode(
   env: Record<string, string>,
   nodeOptions: string[] = [],
 ): Child {
-  const child: ChildProcess = spawn(process.execPath, [...nodeOptions, "--import", "tsx", ...args], {
+  const loader = args[0]?.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeOptions, ...loader, ...args], {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -239,4 +240,10 @@ export async function deleteCacheEntries(redisUrl: string, userId: string): Prom
   } finally {
     redis.disconnect();
   }
+}
+
+/** `npm run build`: the service is measured as `npm start` runs it, compiled, not under tsx. */
+export function buildService(): void {
+  const built = spawnSync(process.execPath, ["scripts/build.mjs"], { cwd: repoRoot, stdio: "inherit" });
+  if (built.status !== 0) throw new Error("the build failed (npm run build)");
 }

@@ -30,6 +30,7 @@ import {
   deleteCacheEntries,
   freePort,
   repoRoot,
+  buildService,
   spawnNode,
   waitForLine,
   waitForOk,
@@ -240,9 +241,11 @@ async function main(): Promise<number> {
     const profileDir = join(repoRoot, "bench", "results", "profiles");
     // --workers N is the service's own WORKERS=N: a node:cluster primary and N workers behind the one port.
     const clustered = options.workers > 1;
+    // The service as `npm start` runs it: compiled to dist/ first.
+    buildService();
     const service = spawnNode(
       "service",
-      ["src/cli.ts", "serve"],
+      ["dist/cli.js", "serve"],
       {
         ...inheritedEnv(),
         // Every configuration variable blank (= the service's default), so a developer's .env or shell cannot
@@ -258,7 +261,7 @@ async function main(): Promise<number> {
         WORKERS: String(options.workers),
         ...storageEnv,
       },
-      options.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+      ["--enable-source-maps", ...(options.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])],
     );
     children.push(service);
     pids.service = service.pid;

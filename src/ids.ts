@@ -7,15 +7,20 @@ const randomLength = 12;
 const pool = Buffer.alloc(4096);
 let offset = pool.length;
 
-function randomPart(): string {
-  if (offset + randomLength > pool.length) {
+function randomPart(length: number): string {
+  if (offset + length > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
   let random = "";
-  for (let i = 0; i < randomLength; i++) random += alphabet[pool[offset + i]! % 36];
-  offset += randomLength;
+  for (let i = 0; i < length; i++) random += alphabet[pool[offset + i]! % 36];
+  offset += length;
   return random;
+}
+
+/** A random base36 string (about 5.2 bits per character) for tokens that need no prefix nor time order. */
+export function randomToken(length: number): string {
+  return randomPart(length);
 }
 
 /**
@@ -23,7 +28,7 @@ function randomPart(): string {
  * base36 characters. Time-ordered ids keep the primary-key index append-mostly.
  */
 export function newId(prefix: "req" | "usr" | "key"): string {
-  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomPart()}`;
+  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomPart(randomLength)}`;
 }
 
 const idPattern = /^(req|usr|key)_[0-9a-z]{21}$/;

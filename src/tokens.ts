@@ -1,4 +1,5 @@
-import { encode, encodeChat } from "gpt-tokenizer";
+import { createRequire } from "node:module";
+import type * as GptTokenizer from "gpt-tokenizer";
 import type { ChatMessage } from "./providers/provider.ts";
 
 /**
@@ -6,11 +7,21 @@ import type { ChatMessage } from "./providers/provider.ts";
  * with it, and the gateway uses it where an upstream reports none and to estimate a request before sending it.
  */
 
+/**
+ * Loaded on first use (synchronously, through its CommonJS build): the o200k tables take ~40 MB and ~150 ms, and a
+ * service whose callers have no token limit or budget, talking to an upstream that reports usage, never needs them.
+ */
+let tokenizer: typeof GptTokenizer | undefined;
+export function tokenizerModule(): typeof GptTokenizer {
+  tokenizer ??= createRequire(import.meta.url)("gpt-tokenizer") as typeof GptTokenizer;
+  return tokenizer;
+}
+
 /** User text may contain strings like `<|endoftext|>`; count them as plain text instead of throwing. */
 export const plainText = { disallowedSpecial: new Set<string>() };
 
 export function countTextTokens(text: string): number {
-  return encode(text, plainText).length;
+  return tokenizerModule().encode(text, plainText).length;
 }
 
 /** The text of a message's content: a string, or the text parts of a content-part array. */
@@ -36,7 +47,7 @@ export function countPromptTokens(messages: readonly ChatMessage[], tools?: unkn
       ? { role: message.role, name: message.name, content }
       : { role: message.role, content };
   });
-  let tokens = encodeChat(chat, "gpt-4o", plainText).length;
+  let tokens = tokenizerModule().encodeChat(chat, "gpt-4o", plainText).length;
   if (tools !== undefined) tokens += countTextTokens(JSON.stringify(tools));
   return tokens;
 }

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { ApiKeyRecord, UserRecord } from "../db/types.ts";
 import { AppError } from "../errors.ts";
+import { randomToken } from "../ids.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import {
   type BudgetMonth,
@@ -323,9 +323,9 @@ function scopeLimits(subject: LimitSubject): ScopeLimits {
   };
 }
 
-/** Unique enough for a log entry (72 random bits) and short: it is stored once per request per window. */
+/** Unique enough for a log entry (~72 random bits) and short: it is stored once per request per window. */
 function newEntryId(): string {
-  return randomBytes(9).toString("base64url");
+  return randomToken(14);
 }
 
 const scopeName = (scope: ScopeKind) => (scope === "key" ? "API key" : "user");

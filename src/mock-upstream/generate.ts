@@ -4,8 +4,7 @@
  * assert on answers and caches can be checked for hits. Every answer has OpenAI's wire shape, validated in tests
  * against OpenAI's own OpenAPI document.
  */
-import { decode, encode } from "gpt-tokenizer";
-import { countPromptTokens, countTextTokens, messageText, plainText } from "../tokens.ts";
+import { countPromptTokens, countTextTokens, messageText, plainText, tokenizerModule } from "../tokens.ts";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -355,6 +354,7 @@ function forcedTool(body: ChatCompletionRequest): FunctionTool | undefined {
 }
 
 function truncateToTokens(text: string, maxTokens: number | undefined): { text: string; tokens: number; cut: boolean } {
+  const { encode, decode } = tokenizerModule();
   const tokens = encode(text, plainText);
   if (maxTokens === undefined || tokens.length <= maxTokens) return { text, tokens: tokens.length, cut: false };
   return { text: decode(tokens.slice(0, maxTokens)), tokens: maxTokens, cut: true };

@@ -55,6 +55,8 @@ export interface OpenAIProviderOptions {
 interface CallSignal {
   signal?: AbortSignal;
   timedOut(): boolean;
+  /** Stops the deadline's timer and lets go of the caller's signal; called once the call has ended. */
+  end(): void;
 }
 
 /** Why one attempt failed, in terms the retry policy decides on. */
@@ -134,15 +136,28 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
 
   /**
    * The caller's signal joined with the call's overall deadline. `timedOut()` tells a deadline from a caller who
-   * left, since both abort the same signal.
+   * left, since both abort the same signal. Not AbortSignal.timeout/any: their timer cannot be cleared, so every
+   * call would keep a timer and two signals alive for the whole deadline (10 minutes by default) after it ended.
    */
   function callSignal(callOptions: CallOptions | undefined): CallSignal {
     const caller = callOptions?.signal;
-    if (!totalTimeoutMs) return { signal: caller, timedOut: () => false };
-    const deadline = AbortSignal.timeout(totalTimeoutMs);
+    if (!totalTimeoutMs) return { signal: caller, timedOut: () => false, end: () => {} };
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException("The upstream call's deadline passed", "TimeoutError"));
+    }, totalTimeoutMs);
+    const onCallerAbort = () => controller.abort(caller?.reason);
+    if (caller?.aborted) onCallerAbort();
+    else caller?.addEventListener("abort", onCallerAbort, { once: true });
     return {
-      signal: caller ? AbortSignal.any([caller, deadline]) : deadline,
-      timedOut: () => deadline.aborted && !caller?.aborted,
+      signal: controller.signal,
+      timedOut: () => timedOut && !caller?.aborted,
+      end() {
+        clearTimeout(timer);
+        caller?.removeEventListener("abort", onCallerAbort);
+      },
     };
   }
 
@@ -259,26 +274,31 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     }
   }
 
-  function requestJson<T>(
+  async function requestJson<T>(
     method: "GET" | "POST",
     route: string,
     payload: string | undefined,
     callOptions: CallOptions | undefined,
   ): Promise<CallOutcome<T>> {
     const call = callSignal(callOptions);
-    return withRetries(
-      async () => {
-        const response = await send(method, route, payload, jsonHeaders, call.signal);
-        try {
-          return (await response.body.json()) as T;
-        } catch (error) {
-          if (error instanceof SyntaxError) throw new AppError("upstream_error", "the upstream answered invalid JSON");
-          throw error;
-        }
-      },
-      callOptions,
-      call,
-    );
+    try {
+      return await withRetries(
+        async () => {
+          const response = await send(method, route, payload, jsonHeaders, call.signal);
+          try {
+            return (await response.body.json()) as T;
+          } catch (error) {
+            if (error instanceof SyntaxError)
+              throw new AppError("upstream_error", "the upstream answered invalid JSON");
+            throw error;
+          }
+        },
+        callOptions,
+        call,
+      );
+    } finally {
+      call.end();
+    }
   }
 
   return {
@@ -312,20 +332,23 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
       });
 
       // Open the stream and read up to its first event inside the retry loop: until then a retry is invisible.
-      const { value: opened } = await withRetries(
-        async () => {
-          const response = await send("POST", "/chat/completions", payload, streamHeaders, signal);
-          const events = readSseData(response.body);
-          try {
-            return { response, events, first: await events.next() };
-          } catch (error) {
-            response.body.destroy();
-            throw error;
-          }
-        },
-        callOptions,
-        call,
-      );
+      const openStream = async () => {
+        const response = await send("POST", "/chat/completions", payload, streamHeaders, signal);
+        const events = readSseData(response.body);
+        try {
+          return { response, events, first: await events.next() };
+        } catch (error) {
+          response.body.destroy();
+          throw error;
+        }
+      };
+      let opened: Awaited<ReturnType<typeof openStream>>;
+      try {
+        opened = (await withRetries(openStream, callOptions, call)).value;
+      } catch (error) {
+        call.end();
+        throw error;
+      }
 
       let finished = false;
       try {
@@ -349,6 +372,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
         }
         throw error;
       } finally {
+        call.end();
         if (finished) {
           // Read the end of the body so the connection goes back to the pool.
           opened.response.body.dump().catch(() => {});

@@ -41,6 +41,10 @@ import type { EstimateBody } from "../limits/estimate.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
 
+/** What a call that never happened, or failed before answering, used. */
+const nothing = { tokens: 0, costUsd: 0 };
+const ignore = () => {};
+
 const isLimitRefusal = (error: unknown) =>
   isAppError(error) && (error.code === "rate_limited" || error.code === "budget_exceeded");
 
@@ -500,31 +504,35 @@ export function createRequestService(deps: RequestServiceDeps) {
 
     const progress = newProgress(job.model);
     const callOptions = callOptionsFor(job, progress);
+    // The reservation goes out now, in the same Redis round trip as the coalescing lock; a request that ends up
+    // sharing another's call (or never calls) gives it back below.
+    const reserving = reserveFor(job, subject);
+    // Marked handled now: a refusal may arrive while the lock is still being taken, before anyone awaits it.
+    reserving.catch(ignore);
+    let reservationUsed = false;
+    const call = async () => {
+      reservationUsed = true;
+      const reservation = await reserving;
+      rateLimit = { ...rateLimit, ...reservation.state };
+      const own = await meteredCall(job, reservation, progress, callOptions);
+      // Not awaited: the fill is written to Redis before the coalescing lock's release and with the settlement,
+      // in one round trip that runs alongside the record's commit. A failed fill only costs a later miss.
+      void fill(key, entryOf(own));
+      return own;
+    };
     let produced: Produced<T>;
     let shared = false;
     try {
       if (key && job.context.cacheMode === "use") {
         // Identical requests arriving together share this call; the others are answered as cache hits.
-        const flight = await singleFlight.run(
-          key,
-          async () => {
-            const own = await meteredCall(job, subject, progress, callOptions);
-            rateLimit = { ...rateLimit, ...own.rateLimit };
-            await fill(key, entryOf(own.produced));
-            return own.produced;
-          },
-          async () => {
-            const entry = await lookup(job, key);
-            return entry && { value: entry.value, model: entry.model, usage: entry.usage, upstreamMs: 0 };
-          },
-        );
+        const flight = await singleFlight.run(key, call, async () => {
+          const entry = await lookup(job, key);
+          return entry && { value: entry.value, model: entry.model, usage: entry.usage, upstreamMs: 0 };
+        });
         produced = flight.value;
         shared = flight.shared;
       } else {
-        const own = await meteredCall(job, subject, progress, callOptions);
-        rateLimit = { ...rateLimit, ...own.rateLimit };
-        produced = own.produced;
-        void fill(key, entryOf(produced));
+        produced = await call();
       }
     } catch (caught) {
       // A request the limits refused did not run: nothing to store.
@@ -533,6 +541,8 @@ export function createRequestService(deps: RequestServiceDeps) {
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
       await store(endedRecord(job, error, empty, progress, startedAt, started));
       throw error;
+    } finally {
+      if (!reservationUsed) void reserving.then((unused) => limiter.settle(unused, nothing), ignore);
     }
 
     if (shared) {
@@ -554,21 +564,21 @@ export function createRequestService(deps: RequestServiceDeps) {
    */
   async function meteredCall<T>(
     job: Job<T>,
-    subject: LimitSubject,
+    reservation: Reservation,
     progress: Progress,
     callOptions: CallOptions,
-  ): Promise<{ produced: Produced<T>; rateLimit: LimitState }> {
-    const reservation = await reserveFor(job, subject);
+  ): Promise<Produced<T>> {
+    // settle() never throws (it retries in the background), so it is not awaited: it joins the next Redis write.
     let produced: Produced<T>;
     try {
       produced = await callWithFallbacks(job, progress, callOptions);
     } catch (error) {
-      await limiter.settle(reservation, { tokens: 0, costUsd: 0 });
+      void limiter.settle(reservation, nothing);
       throw error;
     }
     const cost = costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens);
-    await limiter.settle(reservation, { tokens: produced.usage.total_tokens, costUsd: cost ?? 0 });
-    return { produced, rateLimit: reservation.state };
+    void limiter.settle(reservation, { tokens: produced.usage.total_tokens, costUsd: cost ?? 0 });
+    return produced;
   }
 
   function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { isAppError } from "../errors.ts";
+import { randomToken } from "../ids.ts";
 
 /**
  * Identical requests in flight at the same time share one upstream call. In this process they wait on the same
@@ -10,8 +10,8 @@ import { isAppError } from "../errors.ts";
  */
 export interface SingleFlight {
   /**
-   * `lead` makes the call and must have filled the cache before it resolves; `readShared` reads a leader's answer
-   * from the cache. `shared` says the answer came from another caller's call.
+   * `lead` makes the call and must have filled the cache (or sent the fill, on the same Redis connection) before it
+   * resolves; `readShared` reads a leader's answer from the cache. `shared` says the answer came from another caller's call.
    */
   run<T>(
     key: string,
@@ -48,7 +48,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   ): Promise<{ value: T; shared: boolean }> {
     if (!redis) return { value: await lead(), shared: false };
     const lockKey = lockPrefix + key;
-    const token = randomBytes(12).toString("base64url");
+    const token = randomToken(20);
     const deadline = Date.now() + lockTtlMs;
 
     while (Date.now() < deadline) {
@@ -64,7 +64,8 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         try {
           return { value: await lead(), shared: false };
         } finally {
-          await redis.eval(releaseScript, 1, lockKey, token).catch((error: unknown) => options.onRedisError?.(error));
+          // Not awaited: it follows the leader's cache fill on the same connection, so Redis runs it after the fill.
+          redis.eval(releaseScript, 1, lockKey, token).catch((error: unknown) => options.onRedisError?.(error));
         }
       }
       // Another instance is calling the upstream: wait for its answer, or for its lock to go (it failed).

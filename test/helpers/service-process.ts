@@ -1,6 +1,6 @@
 /**
- * The service as a real child process (`node --import tsx src/cli.ts serve`), for what only a process can show:
- * what SIGTERM and SIGKILL do to the answers in flight and to what is stored.
+ * The service as a real child process (`node --import tsx src/cli.ts serve`, or `npm start` as a user runs it),
+ * for what only a process can show: what SIGTERM and SIGKILL do to the answers in flight and to what is stored.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { setTimeout as delay } from "node:timers/promises";
@@ -14,6 +14,8 @@ export interface ServiceProcessOptions {
   env: Record<string, string>;
   /** How long to wait for the "listening" line. Default 30 s (tsx compiles the sources at start). */
   startTimeoutMs?: number;
+  /** `npm start`: the build, then the compiled service, under npm (its pid is npm's). Default: the sources under tsx. */
+  via?: "tsx" | "npm start";
 }
 
 export interface ServiceProcess {
@@ -28,7 +30,7 @@ export interface ServiceProcess {
   logs(): Array<Record<string, unknown>>;
   /** Polls `GET /ready` until it answers 200; throws (with the output) if the process exits or time runs out. */
   waitUntilReady(timeoutMs?: number): Promise<void>;
-  /** Sends a signal to the service process itself (not its group). */
+  /** Sends a signal to the process started (the service, or npm), not to its group. */
   signal(signal: "SIGTERM" | "SIGINT" | "SIGKILL"): void;
   /** SIGKILL if still running, then waits for the exit. Idempotent; for cleanup. */
   kill(): Promise<void>;
@@ -39,6 +41,7 @@ export interface ServiceProcess {
 export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/root",
     NODE_ENV: "test",
     HOST: "127.0.0.1",
     PORT: "0",
@@ -47,7 +50,11 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
     AUTH_FAILURE_LIMIT: "10000",
     ...options.env,
   };
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
+  const [command, args] =
+    options.via === "npm start"
+      ? ["npm", ["start", "--silent"]]
+      : [process.execPath, ["--import", "tsx", "src/cli.ts", "serve"]];
+  const child: ChildProcess = spawn(command, args, {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
