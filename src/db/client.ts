@@ -1,12 +1,10 @@
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { openPgliteWorker } from "./pglite-client.ts";
 import { type Schema, schema } from "./schema.ts";
 
 /**
@@ -121,28 +119,30 @@ function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
   return database;
 }
 
+/**
+ * PGlite runs in a worker thread: its queries execute synchronously inside WebAssembly and would stall the event
+ * loop. The worker's client looks like a one-connection pg Pool, so the node-postgres driver and migrator serve it
+ * (drizzle-orm/pglite would load PGlite into this thread).
+ */
 async function openPglite(options: DatabaseOptions): Promise<Database> {
   await mkdir(options.dataDir, { recursive: true });
-  const client = await PGlite.create(options.dataDir);
-  const pgliteDb = drizzlePglite({ client, schema });
+  const client = await openPgliteWorker(options.dataDir, { onError: options.onError });
+  // The client is not a pg.Pool, but answers every call drizzle's node-postgres session makes on one.
+  const pgliteDb = drizzleNodePg({ client: client as unknown as pg.Pool, schema });
   const db: Db = pgliteDb;
 
-  let closed: Promise<void> | undefined;
   const database: Database = {
     kind: "pglite",
     db,
     async ping() {
       await client.query("select 1");
     },
-    close() {
-      closed ??= client.closed ? Promise.resolve() : client.close();
-      return closed;
-    },
+    close: () => client.close(),
   };
   // PGlite is one connection in this process: serializing the calls is all the locking it needs.
   migrators.set(
     database,
-    serialized(() => migratePglite(pgliteDb, { migrationsFolder })),
+    serialized(() => migrateNodePg(pgliteDb, { migrationsFolder })),
   );
   return database;
 }
