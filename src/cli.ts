@@ -1,5 +1,6 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
+import v8 from "node:v8";
 import { runPrimary } from "./cluster.ts";
 import { Redis } from "ioredis";
 import { ConfigError, loadConfigFromEnvironment } from "./config.ts";
@@ -57,7 +58,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * How far V8 lets the heap grow past what survived the last full collection before collecting again: 1.5× instead
+ * of its default of up to 4×. The service's live heap is small (~50 MB) but under load it allocates fast; the
+ * default let the heap swell to ~250 MB of garbage. Measured at 32 connections: peak RSS 344 → 209 MB, same req/s.
+ */
+const heapGrowingPercent = 50;
+
 async function serve(): Promise<number> {
+  v8.setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
   const config = await loadConfigFromEnvironment();
   if (config.WORKERS > 1 && cluster.isPrimary) {
     await runPrimary(config);
