@@ -14,7 +14,7 @@ import { isUsageChunk } from "../requests/chat-stream.ts";
 import type { ChatStream, RequestService } from "../requests/request-service.ts";
 import { callerOf } from "./auth.ts";
 import { answerHeaders, sseHeaders } from "./answer-headers.ts";
-import { abortOnClientClose } from "./client-signal.ts";
+import { callContext } from "./client-signal.ts";
 import type { IdempotencyHooks } from "./idempotency.ts";
 import { cacheModeOf } from "./requests.ts";
 
@@ -90,7 +90,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       const caller = callerOf(request);
       const body = request.body as ChatCompletionRequest;
       request.logFields = { userId: caller.user.id, type: "chat", model: body.model };
-      const context = { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) };
+      const context = callContext(cacheModeOf(request), reply);
 
       if (body.stream) {
         const started = await deps.requestService.chatCompletionStream(caller, body, context);
@@ -121,10 +121,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       const caller = callerOf(request);
       const body = request.body as EmbeddingRequest;
       request.logFields = { userId: caller.user.id, type: "embed", model: body.model };
-      const outcome = await deps.requestService.embeddings(caller, body, {
-        cacheMode: cacheModeOf(request),
-        signal: abortOnClientClose(reply),
-      });
+      const outcome = await deps.requestService.embeddings(caller, body, callContext(cacheModeOf(request), reply));
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
       return reply.headers(answerHeaders(outcome)).send(outcome.value);

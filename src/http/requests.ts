@@ -16,7 +16,7 @@ import {
 } from "../requests/schemas.ts";
 import { callerOf } from "./auth.ts";
 import { answerHeaders, sseHeaders } from "./answer-headers.ts";
-import { abortOnClientClose } from "./client-signal.ts";
+import { callContext } from "./client-signal.ts";
 import type { IdempotencyHooks } from "./idempotency.ts";
 
 export interface RequestRoutesDeps {
@@ -110,7 +110,7 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       const caller = callerOf(request);
       const body = request.body;
       request.logFields = { userId: caller.user.id, type: body.type };
-      const context = { cacheMode: cacheModeOf(request), signal: abortOnClientClose(reply) };
+      const context = callContext(cacheModeOf(request), reply);
 
       if ((body.type === "chat" || body.type === "summarize" || body.type === "translate") && body.stream) {
         const started = await deps.requestService.createStream(caller, body, context);
