@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import type { ChatCompletionRequest, EmbeddingRequest } from "../providers/provider.ts";
+import { tokenizerModule } from "../tokens.ts";
 import {
   createChatCompletion,
   createChatCompletionChunks,
@@ -281,6 +282,8 @@ const embeddingCache = new Map<string, string>();
 const embeddingCacheSize = 256;
 
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
+  // Every answer is counted with the tokenizer: load it before listening, not in the first request's time.
+  tokenizerModule();
   const { port: requestedPort = 0, host = "127.0.0.1", apiKey, ...initialKnobs } = options;
   const initialFaults = mergeFaults(defaultFaults, initialKnobs);
   let faults = mergeFaults(initialFaults, {});

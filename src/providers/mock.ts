@@ -3,6 +3,7 @@
  * answers as the mock upstream server (generate.ts), computed in-process, with no network.
  */
 import { AppError } from "../errors.ts";
+import { tokenizerModule } from "../tokens.ts";
 import {
   createChatCompletion,
   createChatCompletionChunks,
@@ -38,6 +39,8 @@ function outcome<T>(value: T, started: number): CallOutcome<T> {
 }
 
 export function createMockProvider(): Provider {
+  // Every mock answer is counted with the tokenizer: load it now rather than in the first request.
+  tokenizerModule();
   return {
     name: "mock",
 
