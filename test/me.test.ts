@@ -124,4 +124,37 @@ describe("GET /me and /me/usage", () => {
     assert.equal((await service.call("GET", "/me")).status, 401);
     assert.equal((await service.call("GET", "/me/usage")).status, 401);
   });
+
+  test("a stream holds tokens only while it runs: a cached replay and an rpm refusal leave none reserved", async () => {
+    const user = await service.createUser();
+    await admin("PATCH", `/admin/users/${user.id}`, { limits: { rpm: 3, tpm: 100_000 } });
+    const tokensLeft = async () => {
+      const me = await service.call("GET", "/me", { key: user.key });
+      assert.equal(me.status, 200, me.text);
+      return me.body.usage.rate_limits.tokens.remaining as number;
+    };
+    const stream = (content: string) =>
+      service.call("POST", "/v1/chat/completions", {
+        key: user.key,
+        body: { model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content }] },
+      });
+
+    const question = `stream limits ${Date.now()}`;
+    const first = await stream(question);
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers.get("x-cache"), "miss");
+    const afterFirst = await tokensLeft();
+    assert.ok(afterFirst < 100_000, "the stream's tokens count");
+
+    const replay = await stream(question);
+    assert.equal(replay.status, 200, replay.text);
+    assert.equal(replay.headers.get("x-cache"), "hit");
+    assert.equal(await tokensLeft(), afterFirst, "a cached replay spends and holds no tokens");
+
+    assert.equal((await stream(`${question} again`)).status, 200);
+    const afterThird = await tokensLeft();
+    const refused = await stream(`${question} once more`);
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(await tokensLeft(), afterThird, "a request refused by rpm holds no tokens");
+  });
 });
