@@ -542,7 +542,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await store(endedRecord(job, error, empty, progress, startedAt, started));
       throw error;
     } finally {
-      if (!reservationUsed) void reserving.then((unused) => limiter.settle(unused, nothing), ignore);
+      if (!reservationUsed) giveBack(reserving);
     }
 
     if (shared) {
@@ -590,6 +590,10 @@ export function createRequestService(deps: RequestServiceDeps) {
     const prompt = promptTokens(estimate.body);
     const output = estimate.maxOutputTokens;
     return limiter.reserve(subject, { tokens: prompt + output, costUsd: worstCaseCostUsd(job.model, prompt, output) });
+  }
+  /** Releases a reservation whose call never happened (refused, answered from the cache, or shared). */
+  function giveBack(reserving: Promise<Reservation>): void {
+    void reserving.then((unused) => limiter.settle(unused, nothing), ignore);
   }
 
   /**
@@ -643,17 +647,16 @@ export function createRequestService(deps: RequestServiceDeps) {
     // round trip; a request answered from the cache, or refused, gives it back.
     const reserving = reserveFor(cacheJob, subject);
     reserving.catch(ignore);
-    const giveBack = () => void reserving.then((unused) => limiter.settle(unused, nothing), ignore);
     let admitted: LimitState;
     let hit: CacheEntry<T> | undefined;
     try {
       [admitted, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
     } catch (error) {
-      giveBack();
+      giveBack(reserving);
       throw error;
     }
     if (hit) {
-      giveBack();
+      giveBack(reserving);
       metrics.cacheLookups.inc({ result: "hit" });
       return {
         cache: "hit",
