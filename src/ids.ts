@@ -7,7 +7,8 @@ const randomLength = 12;
 const pool = Buffer.alloc(4096);
 let offset = pool.length;
 
-function randomPart(length: number): string {
+/** A random base36 string (about 5.2 bits per character) for tokens that need no prefix nor time order. */
+export function randomToken(length: number): string {
   if (offset + length > pool.length) {
     randomFillSync(pool);
     offset = 0;
@@ -18,17 +19,12 @@ function randomPart(length: number): string {
   return random;
 }
 
-/** A random base36 string (about 5.2 bits per character) for tokens that need no prefix nor time order. */
-export function randomToken(length: number): string {
-  return randomPart(length);
-}
-
 /**
  * Ids are a prefix, a 9-character base36 millisecond timestamp (sortable until the year 5188) and 12 random
  * base36 characters. Time-ordered ids keep the primary-key index append-mostly.
  */
 export function newId(prefix: "req" | "usr" | "key"): string {
-  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomPart(randomLength)}`;
+  return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomToken(randomLength)}`;
 }
 
 const idPattern = /^(req|usr|key)_[0-9a-z]{21}$/;
