@@ -91,6 +91,23 @@ describe("createOpenAIProvider", () => {
     assert.equal(chatRequests(), 1);
   });
 
+  test("a finished call leaves no deadline timer behind (the total timeout is cleared, plain and streamed)", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+    const provider = openai({ totalTimeoutMs: 600_000 });
+    await provider.chatCompletion(body);
+    for await (const _ of provider.chatCompletionStream(body)) {
+      // drain
+    }
+    const before = timers();
+    for (let i = 0; i < 20; i++) {
+      await provider.chatCompletion(body);
+      for await (const _ of provider.chatCompletionStream(body)) {
+        // drain
+      }
+    }
+    assert.equal(timers(), before, "40 calls with a 10-minute deadline left no timer running");
+  });
+
   test("embeddings and models keep the base URL's /v1 path", async () => {
     const provider = openai();
     const embeddings = await provider.embeddings({ model: "text-embedding-3-small", input: ["a", "b"] });
