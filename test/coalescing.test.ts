@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
 import { type MockUpstream, startMockUpstream } from "../src/mock-upstream/server.ts";
+import { createSingleFlight } from "../src/requests/single-flight.ts";
 import { createTestPostgres, type TestPostgres } from "./helpers/databases.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
@@ -94,5 +96,45 @@ describe("coalescing across two instances sharing Redis", () => {
     assert.equal(calls() - before, 1, "the other instance waited for the first one's answer");
     assert.equal(new Set(answers.map((answer) => answer.body.id)).size, 20, "20 requests of their own");
     assert.equal(answers.filter((answer) => answer.body.cached === false).length, 1, "one paid for the call");
+  });
+});
+
+describe("single flight across instances (shared Redis)", () => {
+  let redis: Redis;
+  before(() => {
+    redis = new Redis("redis://127.0.0.1:6379");
+  });
+  after(() => redis.quit());
+
+  test("a leader that fills and releases between a waiter's read and its lock check is not called again", async () => {
+    const key = `race-${Date.now()}-${Math.random()}`;
+    const lockKey = `arh:flight:${key}`;
+    const answerKey = `test:answer:${key}`;
+    // Another instance holds the lock and is calling the upstream.
+    await redis.set(lockKey, "other-instance", "PX", 5_000);
+    let reads = 0;
+    // The other instance's fill and release land just after this instance's read has come back empty: the
+    // worst moment, when a waiter that checked the lock after reading would think the leader had failed.
+    const readShared = async () => {
+      const value = await redis.get(answerKey);
+      if (reads++ === 0) {
+        await redis.set(answerKey, "the leader's answer", "PX", 5_000);
+        await redis.del(lockKey);
+      }
+      return value ?? undefined;
+    };
+    let led = 0;
+    const flight = createSingleFlight({ redis, lockTtlMs: 5_000, pollIntervalMs: 5 });
+    const result = await flight.run(
+      key,
+      async () => {
+        led++;
+        return "a second upstream call";
+      },
+      readShared,
+    );
+    assert.equal(led, 0, "this instance did not call the upstream itself");
+    assert.deepEqual(result, { value: "the leader's answer", shared: true });
+    await redis.del(answerKey, lockKey);
   });
 });

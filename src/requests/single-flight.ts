@@ -71,10 +71,13 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       // Another instance is calling the upstream: wait for its answer, or for its lock to go (it failed).
       while (Date.now() < deadline) {
         await delay(pollIntervalMs);
+        // The lock check goes first, in the same round trip as the read: the leader's fill precedes its release,
+        // so a lock seen gone means the read after it finds the answer. Read first, and a fill and release landing
+        // between the two would look like a failed leader and start a second upstream call.
+        const holding = redis.exists(lockKey).catch(() => 0);
         const shared = await readShared();
         if (shared !== undefined) return { value: shared, shared: true };
-        const held = await redis.exists(lockKey).catch(() => 0);
-        if (!held) break;
+        if (!(await holding)) break;
       }
     }
     // The other instance took longer than its lock allows: stop waiting and call the upstream here.
