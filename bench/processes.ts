@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -246,4 +247,12 @@ export async function deleteCacheEntries(redisUrl: string, userId: string): Prom
 export function buildService(): void {
   const built = spawnSync(process.execPath, ["scripts/build.mjs"], { cwd: repoRoot, stdio: "inherit" });
   if (built.status !== 0) throw new Error("the build failed (npm run build)");
+}
+
+/** The node options `npm start` gives the service (package.json's start script), so the benchmark runs it alike. */
+export function serviceNodeOptions(): string[] {
+  const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } };
+  const options = /\bnode\s+(.*?)\s*dist\/cli\.js serve/.exec(manifest.scripts.start)?.[1];
+  if (options === undefined) throw new Error(`package.json's start script does not run dist/cli.js serve`);
+  return options.split(/\s+/).filter(Boolean);
 }

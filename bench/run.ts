@@ -31,6 +31,7 @@ import {
   freePort,
   repoRoot,
   buildService,
+  serviceNodeOptions,
   spawnNode,
   waitForLine,
   waitForOk,
@@ -261,7 +262,7 @@ async function main(): Promise<number> {
         WORKERS: String(options.workers),
         ...storageEnv,
       },
-      ["--enable-source-maps", ...(options.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])],
+      [...serviceNodeOptions(), ...(options.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])],
     );
     children.push(service);
     pids.service = service.pid;
