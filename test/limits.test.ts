@@ -224,6 +224,29 @@ for (const backend of ["redis", "memory"] as const) {
       assert.equal(later.state.tokens?.remaining, 200);
     });
 
+    test("tpm: many reservations leaving the window together free exactly their amounts, settled or not", async () => {
+      const clock = manualClock();
+      const limiter = limiterWith({ now: clock.now });
+      const user = track(subject({ tpm: 100_000 }));
+      // 1,200 entries expire in one check: more than one slice of the script's batched cleanup.
+      for (let i = 0; i < 1200; i++) {
+        const reservation = await limiter.reserve(user, { tokens: 50, costUsd: 0 });
+        if (i % 2 === 0) await limiter.settle(reservation, { tokens: 20, costUsd: 0 });
+      }
+      clock.advance(30_000);
+      await limiter.reserve(user, { tokens: 700, costUsd: 0 });
+      const before = await limiter.reserve(user, { tokens: 0, costUsd: 0 });
+      assert.equal(before.state.tokens?.remaining, 100_000 - 600 * 20 - 600 * 50 - 700);
+      clock.advance(31_000);
+      const after = await limiter.reserve(user, { tokens: 0, costUsd: 0 });
+      assert.equal(after.state.tokens?.remaining, 100_000 - 700, "only the reservation of 31 s ago is left");
+      if (redis) {
+        // Nothing of the expired entries is left behind: the 700, the two 0s and the running total.
+        const amounts = await redis.hkeys(limitKeys({ userId: user.userId, keyId: null }).userTpmAmounts);
+        assert.equal(amounts.filter((field) => !field.startsWith("p:")).length, 4, amounts.slice(0, 10).join(", "));
+      }
+    });
+
     test("regression: a window whose expired entries were all 0 tokens still counts in Redis (no -0 HINCRBY)", async () => {
       const clock = manualClock();
       const errors: unknown[] = [];

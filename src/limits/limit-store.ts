@@ -70,6 +70,10 @@ export interface LimitStore {
   readonly kind: "redis" | "memory";
   /** Counts one request against the rpm logs (none when `dryRun`) and reports both windows. */
   admit(limits: ScopeLimits, id: string, dryRun: boolean): Promise<AdmitOutcome>;
+  /**
+   * Holds tokens against tpm and cost against the budget. A success may report the tokens window only (the requests
+   * window is the admission's, just before); a refusal reports both, for its headers.
+   */
   reserve(input: ReserveInput): Promise<ReserveOutcome>;
   /** Idempotent: a reservation already settled (or expired) changes nothing. */
   settle(input: SettleInput): Promise<void>;

@@ -51,14 +51,24 @@ local function newest_reset(key, now, window)
   return math.max(0, tonumber(entry[2]) + window - now)
 end
 
--- Tokens in the window: drops expired reservations from the log and their amounts from the total.
+-- Tokens in the window: drops expired reservations from the log and their amounts from the total. The amounts
+-- are read and deleted a slice at a time (one HMGET, one HDEL), not per entry: every call into Redis from a
+-- script costs about as much as the command itself, and under load each check finds entries that just expired.
 local function tpm_total(zkey, hkey, now, window)
   local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - window)
   if #expired > 0 then
     local freed = 0
-    for _, id in ipairs(expired) do
-      freed = freed + (tonumber(redis.call('HGET', hkey, id)) or 0)
-      redis.call('HDEL', hkey, id, 'p:' .. id)
+    for first = 1, #expired, 500 do
+      local ids, fields = {}, {}
+      for j = first, math.min(first + 499, #expired) do
+        ids[#ids + 1] = expired[j]
+        fields[#fields + 1] = expired[j]
+        fields[#fields + 1] = 'p:' .. expired[j]
+      end
+      for _, amount in ipairs(redis.call('HMGET', hkey, unpack(ids))) do
+        freed = freed + (tonumber(amount) or 0)
+      end
+      redis.call('HDEL', hkey, unpack(fields))
     end
     redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now - window)
     -- Lua writes -0 as "-0", which HINCRBY refuses: skip the call when nothing was freed.
@@ -127,7 +137,9 @@ end
 local requests = { -1, -1, -1 }
 for i = 1, 2 do
   if rpm[i] > 0 then
-    requests = tighter(requests, rpm[i], math.max(0, rpm[i] - counts[i]), newest_reset(rlog[i], now, window))
+    -- Just counted, this request is the newest entry: its window resets a full window from now.
+    local reset = (admitted and not dry) and window or newest_reset(rlog[i], now, window)
+    requests = tighter(requests, rpm[i], math.max(0, rpm[i] - counts[i]), reset)
   end
 end
 local tokens = { -1, -1, -1 }
@@ -228,17 +240,23 @@ if status == 1 then
   end
 end
 
+-- A reservation that went through reports its tokens window only: the request was just admitted, and the
+-- answer's requests window is the admission's. A refusal's headers need both.
 local requests = { -1, -1, -1 }
-for i = 1, 2 do
-  if rpm[i] > 0 then
-    local count = redis.call('ZCOUNT', rlog[i], '(' .. string.format('%d', now - window), '+inf')
-    requests = tighter(requests, rpm[i], math.max(0, rpm[i] - count), newest_reset(rlog[i], now, window))
+if status ~= 1 then
+  for i = 1, 2 do
+    if rpm[i] > 0 then
+      local count = redis.call('ZCOUNT', rlog[i], '(' .. string.format('%d', now - window), '+inf')
+      requests = tighter(requests, rpm[i], math.max(0, rpm[i] - count), newest_reset(rlog[i], now, window))
+    end
   end
 end
 local tokens = { -1, -1, -1 }
 for i = 1, 2 do
   if tpm[i] > 0 then
-    tokens = tighter(tokens, tpm[i], math.max(0, tpm[i] - totals[i]), newest_reset(tlog[i], now, window))
+    -- Just logged, this reservation is the newest entry: the window resets a full window from now.
+    local reset = status == 1 and window or newest_reset(tlog[i], now, window)
+    tokens = tighter(tokens, tpm[i], math.max(0, tpm[i] - totals[i]), reset)
   end
 end
 return { status, math.ceil(wait), wait_scope, requests[1], requests[2], math.ceil(requests[3]),
