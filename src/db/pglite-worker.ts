@@ -3,6 +3,8 @@
  * WebAssembly: on the main thread each one stalls the service's event loop for its whole duration.
  * This is the only module that loads PGlite.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { PGlite, type ParserOptions, type Results } from "@electric-sql/pglite";
 
@@ -46,7 +48,17 @@ if (parentPort === null) {
 const port: MessagePort = parentPort;
 const { dataDir } = workerData as PgliteWorkerData;
 
-const db = await PGlite.create(dataDir);
+/**
+ * PGlite's WebAssembly memory grows and never shrinks, so its size is set here. 16 MB of shared buffers instead of
+ * PostgreSQL's 128 MB: the request log is written far more than it is read, and the OS caches the files anyway.
+ * Measured in one process (20k inserts of a request-sized row): RSS 367 → 248 MB, the same insert time.
+ */
+const startParams = [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"];
+
+// Creating the cluster (initdb, on the first start) grows the memory to ~700 MB for good; a cluster closed and
+// opened again starts at ~160 MB. The first start pays one more open (well under a second) to serve from the latter.
+if (!existsSync(join(dataDir, "PG_VERSION"))) await (await PGlite.create(dataDir, { startParams })).close();
+const db = await PGlite.create(dataDir, { startParams });
 port.postMessage({ type: "ready" } satisfies WorkerReply);
 
 // Strictly one request at a time, in arrival order: the main thread's transaction lease relies on that order.
