@@ -174,6 +174,43 @@ describe("PGlite in a worker thread", () => {
     }
   });
 
+  test("a first start serves with the memory of an existing database, not of creating one", async () => {
+    // Creating a cluster grows PGlite's WebAssembly memory by several hundred MB, which a worker keeps until it ends.
+    const fresh = await createTestPglite();
+    try {
+      const rssAfterOpening = async () => {
+        const client = new URL("../src/db/client.ts", import.meta.url).href;
+        const script = `
+          import { createDatabase } from ${JSON.stringify(client)};
+          const database = await createDatabase({ dataDir: ${JSON.stringify(fresh.dataDir)} });
+          await database.ping();
+          console.log(Math.round(process.memoryUsage().rss / 1048576));
+          await database.close();
+        `;
+        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        let output = "";
+        child.stdout.on("data", (chunk) => {
+          output += String(chunk);
+        });
+        const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        const exit = await exitOf(child);
+        clearTimeout(timeout);
+        assert.deepEqual(exit, { code: 0, signal: null }, output);
+        return Number(output.trim());
+      };
+      const creating = await rssAfterOpening();
+      const existing = await rssAfterOpening();
+      assert.ok(
+        creating < existing + 150,
+        `RSS ${creating} MB after a first start, ${existing} MB after opening the same database again`,
+      );
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test("a worker that dies fails what it owed, what waited and what comes later", async () => {
     const errors: Error[] = [];
     const pool = await PgliteWorkerPool.start(fakeWorker("process.exit(3);"), { onError: (e) => errors.push(e) });

@@ -3,6 +3,8 @@
  * Pool, so drizzle's node-postgres driver runs on it unchanged. drizzle-orm/pglite cannot: it imports PGlite itself,
  * and PGlite must load in the worker only.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Results } from "@electric-sql/pglite";
 import type { PgliteWorkerData, SerializedError, WorkerReply, WorkerRequest } from "./pglite-worker.ts";
@@ -42,15 +44,24 @@ const drizzleTextTypes: readonly number[] = [1114, 1184, 1186, 1082, 1231, 1115,
 const fromSource = import.meta.url.endsWith(".ts");
 const workerFile = new URL(`./pglite-worker.${fromSource ? "ts" : "js"}`, import.meta.url);
 
-/** Starts PGlite on `dataDir` in a worker thread; resolves once it is open. */
-export function openPgliteWorker(dataDir: string, options: PgliteWorkerOptions = {}): Promise<PgliteWorkerPool> {
+/**
+ * Starts PGlite on `dataDir` in a worker thread; resolves once it is open. On the first start the database cluster
+ * is created in a worker of its own, ended once done: creating it grows PGlite's WebAssembly memory to ~700 MB,
+ * which a worker keeps until it ends, where opening an existing cluster takes ~160 MB.
+ */
+export async function openPgliteWorker(dataDir: string, options: PgliteWorkerOptions = {}): Promise<PgliteWorkerPool> {
+  if (!existsSync(join(dataDir, "PG_VERSION"))) await (await PgliteWorkerPool.start(pgliteWorker(dataDir))).close();
+  return PgliteWorkerPool.start(pgliteWorker(dataDir), options);
+}
+
+function pgliteWorker(dataDir: string): Worker {
   const workerData: PgliteWorkerData = { dataDir };
-  if (!fromSource) return PgliteWorkerPool.start(new Worker(workerFile, { workerData }), options);
+  if (!fromSource) return new Worker(workerFile, { workerData });
   // Node 20 does not apply the hooks of `--import tsx` to a worker's modules, though the worker inherits the flag
   // (nodejs/node#47747): a bootstrap registers tsx in the worker, then imports the TypeScript module.
   const tsx = import.meta.resolve("tsx/esm/api");
   const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); });`;
-  return PgliteWorkerPool.start(new Worker(bootstrap, { eval: true, workerData }), options);
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /** A request before its id is assigned (distributed over the union's members). */

@@ -3,8 +3,6 @@
  * WebAssembly: on the main thread each one stalls the service's event loop for its whole duration.
  * This is the only module that loads PGlite.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { PGlite, type ParserOptions, type Results } from "@electric-sql/pglite";
 
@@ -54,10 +52,6 @@ const { dataDir } = workerData as PgliteWorkerData;
  * Measured in one process (20k inserts of a request-sized row): RSS 367 → 248 MB, the same insert time.
  */
 const startParams = [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"];
-
-// Creating the cluster (initdb, on the first start) grows the memory to ~700 MB for good; a cluster closed and
-// opened again starts at ~160 MB. The first start pays one more open (well under a second) to serve from the latter.
-if (!existsSync(join(dataDir, "PG_VERSION"))) await (await PGlite.create(dataDir, { startParams })).close();
 const db = await PGlite.create(dataDir, { startParams });
 port.postMessage({ type: "ready" } satisfies WorkerReply);
 
