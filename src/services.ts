@@ -93,7 +93,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
 
   const users = createUserRepository(database.db);
   const apiKeys = createApiKeyRepository(database.db);
-  const requests = createRequestRepository(database.db);
+  const requests = createRequestRepository(database.db, database.writer);
   const writer = createRequestWriter({
     insertMany: (records) => requests.insertMany(records),
     onError: (error, batchSize) => logger.error({ err: error, batchSize }, "could not store a batch of requests"),

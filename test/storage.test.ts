@@ -195,6 +195,40 @@ for (const backend of storageBackends) {
       });
     }
 
+    if (backend === "postgres") {
+      test("the writer keeps one connection; killed while held, it is reported and replaced, and commits go on", async () => {
+        const errors: Error[] = [];
+        const database = await createDatabase({ ...handle.options, onError: (e) => errors.push(e) });
+        try {
+          const repo = createRequestRepository(database.db, database.writer);
+          const writerPid = async () => {
+            const { rows } = await database.writer.query({ text: "select pg_backend_pid() as pid", values: [] });
+            return (rows[0] as { pid: number }).pid;
+          };
+          const userId = await newUser("held-connection");
+          const first = await writerPid();
+          assert.equal(await repo.insertMany([makeRecord(userId)]), 1);
+          assert.equal(await writerPid(), first, "the same connection from one statement to the next");
+
+          await handle.database.db.execute(sql`select pg_terminate_backend(${first})`);
+          for (let i = 0; i < 100 && errors.length === 0; i++) await sleep(20);
+          assert.equal(errors.length, 1, "the lost connection is reported");
+          const record = makeRecord(userId);
+          assert.equal(await repo.insertMany([record]), 1, "the next commit goes through");
+          assert.deepEqual(await requestsRepo.get(userId, record.id), record);
+          const second = await writerPid();
+          assert.notEqual(second, first);
+
+          // A statement that fails gives its connection back too: it may be mid-error.
+          await assert.rejects(database.writer.query({ text: "select 1/0", values: [] }), /division by zero/);
+          assert.notEqual(await writerPid(), second);
+        } finally {
+          // Returns the held connection before ending the pool, which would otherwise wait for it forever.
+          await database.close();
+        }
+      });
+    }
+
     describe("users", () => {
       test("create, get, get by email (case-insensitive), duplicate email", async () => {
         const email = uniqueEmail("Alice");

@@ -14,9 +14,20 @@ import { type Schema, schema } from "./schema.ts";
  */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
+/** Runs one statement on a raw connection: the request writer's hand-built INSERTs. */
+export interface StatementRunner {
+  query(query: { name?: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
 export interface Database {
   kind: "postgres" | "pglite";
   db: Db;
+  /**
+   * Where the request writer sends its INSERTs. On PostgreSQL, a pooled connection held between batches (the writer
+   * runs one batch at a time): checking one out of the pool and back for every commit cost 0.05–0.09 ms each at one
+   * connection. On PGlite, its one connection.
+   */
+  writer: StatementRunner;
   /** Resolves when the database answers a trivial query; rejects otherwise (for /ready). */
   ping(): Promise<void>;
   /** Ends the pool or closes PGlite. Idempotent. */
@@ -75,16 +86,19 @@ function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
   // Without a listener, an error on an idle pooled client (server restart, network cut) crashes the process.
   pool.on("error", (error) => options.onError?.(error));
   const db: Db = drizzleNodePg({ client: pool, schema });
+  const writer = heldConnection(pool, options.onError);
 
   let closed: Promise<void> | undefined;
   const database: Database = {
     kind: "postgres",
     db,
+    writer,
     async ping() {
       await pool.query("select 1");
     },
     close() {
-      closed ??= pool.end();
+      // The held connection goes back first: the pool's end waits for every checked-out client.
+      closed ??= writer.release().then(() => pool.end());
       return closed;
     },
   };
@@ -134,6 +148,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   const database: Database = {
     kind: "pglite",
     db,
+    writer: client,
     async ping() {
       await client.query("select 1");
     },
@@ -145,6 +160,62 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     serialized(() => migrateNodePg(pgliteDb, { migrationsFolder })),
   );
   return database;
+}
+
+/**
+ * A pooled connection checked out on first use and kept. A statement that fails, or a connection that reports an
+ * error while held, is given back destroyed (it may be broken), and the next statement checks out a fresh one.
+ */
+function heldConnection(
+  pool: pg.Pool,
+  onError: ((error: Error) => void) | undefined,
+): StatementRunner & { release(): Promise<void> } {
+  let held: Promise<pg.PoolClient> | undefined;
+  // A checked-out client has no pool listener: without one, an error while it sits idle would crash the process.
+  const onClientError = (error: Error) => {
+    onError?.(error);
+    drop(error);
+  };
+  function drop(error?: Error) {
+    const dropping = held;
+    held = undefined;
+    void dropping?.then(
+      (client) => {
+        client.off("error", onClientError);
+        client.release(error);
+      },
+      () => {},
+    );
+  }
+  function checkout(): Promise<pg.PoolClient> {
+    held ??= pool.connect().then((client) => {
+      client.on("error", onClientError);
+      return client;
+    });
+    return held;
+  }
+  return {
+    async query(query) {
+      let client: pg.PoolClient;
+      try {
+        client = await checkout();
+      } catch (error) {
+        held = undefined;
+        throw error;
+      }
+      try {
+        return await client.query(query);
+      } catch (error) {
+        if (held !== undefined) drop(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
+    },
+    async release() {
+      const releasing = held;
+      drop();
+      await releasing?.catch(() => {});
+    },
+  };
 }
 
 /** Wraps `task` so overlapping calls run one after another; a failure does not block later calls. */

@@ -1,5 +1,5 @@
 import { and, desc, eq, getTableColumns, isNull, type SQL, sql } from "drizzle-orm";
-import type { Db } from "./client.ts";
+import type { Db, StatementRunner } from "./client.ts";
 import { clampPageLimit, cursorIdPattern, decodeCursor, encodeCursor, InvalidCursorError } from "./cursor.ts";
 import { requests } from "./schema.ts";
 import type { RequestListQuery, RequestPage, RequestRecord } from "./types.ts";
@@ -38,11 +38,14 @@ export const maxRowsPerStatement = 2000;
 const createdAtExact = sql<string>`to_char(${requests.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const exactTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
-export function createRequestRepository(db: Db): RequestRepository {
+/** `writer`: where the INSERTs go (`Database.writer`); by default the pool underneath `db`. */
+export function createRequestRepository(
+  db: Db,
+  writer: StatementRunner = (db as unknown as { $client: StatementRunner }).$client,
+): RequestRepository {
   return {
     async insertMany(records) {
       // Hand-built SQL: drizzle's insert builder spent more CPU per row than the rest of a request's pipeline.
-      const client = (db as unknown as { $client: RawClient }).$client;
       let inserted = 0;
       for (let start = 0; start < records.length; start += maxRowsPerStatement) {
         const batch = records.slice(start, start + maxRowsPerStatement);
@@ -54,7 +57,7 @@ export function createRequestRepository(db: Db): RequestRepository {
           tuples.push(`(${values.map((_, i) => `$${first + i + 1}`).join(",")})`);
           for (const value of values) params.push(value);
         }
-        const result = await client.query({
+        const result = await writer.query({
           // Small batches (one row at low load) are named, so each connection parses and plans them once:
           // ~0.08 ms off every commit. Larger ones vary too much in size to be worth keeping.
           name: batch.length <= maxPreparedRows ? `arh_insert_requests_${batch.length}` : undefined,
@@ -118,10 +121,6 @@ function isRealTimestamp(iso: string): boolean {
 
 /** What both drivers (pg's Pool, PGlite) answer to a parameterised query. */
 /** pg's Pool, or the PGlite worker's client (which has no prepared statements and ignores the name). */
-interface RawClient {
-  query(query: { name?: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
-}
-
 /** Batches of up to this many rows are prepared statements (one per size and connection). */
 const maxPreparedRows = 8;
 
