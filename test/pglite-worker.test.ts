@@ -149,28 +149,38 @@ describe("PGlite in a worker thread", () => {
     assert.ok(isDatabaseUnavailable(viaDrizzle), "a closed database is unavailable (503), not a bug (500)");
   });
 
-  test("the process exits without waiting on the worker, closed or not", async () => {
+  /**
+   * Runs `body` as an ES module in a node process of its own, with `createDatabase` on `dataDir` as `database`.
+   * Resolves with how it exited and what it printed; killed after 30 s.
+   */
+  async function inOwnProcess(dataDir: string, body: string) {
     const client = new URL("../src/db/client.ts", import.meta.url).href;
+    const script = `
+      import { createDatabase } from ${JSON.stringify(client)};
+      const database = await createDatabase({ dataDir: ${JSON.stringify(dataDir)} });
+      ${body}
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += String(chunk);
+    });
+    const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const exit = await exitOf(child);
+    clearTimeout(timeout);
+    return { exit, output: output.trim() };
+  }
+
+  test("the process exits without waiting on the worker, closed or not", async () => {
     for (const close of [true, false]) {
-      const script = `
-        import { createDatabase } from ${JSON.stringify(client)};
-        const database = await createDatabase({ dataDir: ${JSON.stringify(dir.dataDir)} });
-        await database.ping();
-        ${close ? "await database.close();" : ""}
-        console.log("done");
-      `;
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      let output = "";
-      child.stdout.on("data", (chunk) => {
-        output += String(chunk);
-      });
-      const timeout = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      const exit = await exitOf(child);
-      clearTimeout(timeout);
+      const { exit, output } = await inOwnProcess(
+        dir.dataDir,
+        `await database.ping(); ${close ? "await database.close();" : ""} console.log("done");`,
+      );
       assert.deepEqual(exit, { code: 0, signal: null }, `with close(): ${close}`);
-      assert.equal(output.trim(), "done");
+      assert.equal(output, "done");
     }
   });
 
@@ -179,26 +189,12 @@ describe("PGlite in a worker thread", () => {
     const fresh = await createTestPglite();
     try {
       const rssAfterOpening = async () => {
-        const client = new URL("../src/db/client.ts", import.meta.url).href;
-        const script = `
-          import { createDatabase } from ${JSON.stringify(client)};
-          const database = await createDatabase({ dataDir: ${JSON.stringify(fresh.dataDir)} });
-          await database.ping();
-          console.log(Math.round(process.memoryUsage().rss / 1048576));
-          await database.close();
-        `;
-        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        let output = "";
-        child.stdout.on("data", (chunk) => {
-          output += String(chunk);
-        });
-        const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
-        const exit = await exitOf(child);
-        clearTimeout(timeout);
+        const { exit, output } = await inOwnProcess(
+          fresh.dataDir,
+          "await database.ping(); console.log(Math.round(process.memoryUsage().rss / 1048576)); await database.close();",
+        );
         assert.deepEqual(exit, { code: 0, signal: null }, output);
-        return Number(output.trim());
+        return Number(output);
       };
       const creating = await rssAfterOpening();
       const existing = await rssAfterOpening();
