@@ -196,17 +196,12 @@ function heldConnection(
   }
   return {
     async query(query) {
-      let client: pg.PoolClient;
+      const holding = checkout();
       try {
-        client = await checkout();
+        return await (await holding).query(query);
       } catch (error) {
-        held = undefined;
-        throw error;
-      }
-      try {
-        return await client.query(query);
-      } catch (error) {
-        if (held !== undefined) drop(error instanceof Error ? error : new Error(String(error)));
+        // Only the connection this statement ran on (or failed to get): a lost one may have been replaced already.
+        if (held === holding) drop(error instanceof Error ? error : new Error(String(error)));
         throw error;
       }
     },

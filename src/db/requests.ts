@@ -119,9 +119,7 @@ function isRealTimestamp(iso: string): boolean {
   return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 23) === iso.slice(0, 23);
 }
 
-/** What both drivers (pg's Pool, PGlite) answer to a parameterised query. */
-/** pg's Pool, or the PGlite worker's client (which has no prepared statements and ignores the name). */
-/** Batches of up to this many rows are prepared statements (one per size and connection). */
+/** Batches of up to this many rows are prepared statements (one per size and connection; PGlite ignores names). */
 const maxPreparedRows = 8;
 
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
