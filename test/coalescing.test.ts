@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { type MockUpstream, startMockUpstream } from "../src/mock-upstream/server.ts";
 import { createSingleFlight } from "../src/requests/single-flight.ts";
@@ -37,6 +38,41 @@ describe("coalescing identical requests", () => {
     const list = await service.call("GET", "/requests?limit=100", { key: user.key });
     const stored = list.body.data.filter((r: { id: string }) => answers.some((a) => a.body.id === r.id));
     assert.equal(stored.length, 50);
+  });
+
+  test("requests sharing a call hold no tokens of their own: the user's other requests still fit in tpm", async () => {
+    // Room for two calls of max_tokens 100 (~110 tokens reserved each), not three: while 10 identical requests share
+    // one call, a different request of ~70 fits only if the nine waiting ones reserved nothing.
+    const limited = await service.createUser();
+    const patched = await service.call("PATCH", `/admin/users/${limited.id}`, {
+      key: service.adminKey,
+      body: { limits: { tpm: 260 } },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    const chat = (content: string, maxTokens: number) => ({
+      model: "gpt-4o-mini",
+      max_tokens: maxTokens,
+      messages: [{ role: "user", content }],
+    });
+    service.upstream!.setFaults({ latencyMs: 400 });
+    const before = chatCalls();
+    const same = chat(`shared ${Date.now()}`, 100);
+    const together = Array.from({ length: 10 }, () =>
+      service.call("POST", "/v1/chat/completions", { key: limited.key, body: same }),
+    );
+    await sleep(150);
+    const other = await service.call("POST", "/v1/chat/completions", {
+      key: limited.key,
+      body: chat(`other ${Date.now()}`, 60),
+    });
+    const answers = await Promise.all(together);
+    service.upstream!.setFaults({ latencyMs: 0 });
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(10).fill(200),
+    );
+    assert.equal(other.status, 200, `the different request: ${other.text}`);
+    assert.equal(chatCalls() - before, 2, "one shared call and the different one");
   });
 
   test("requests that bypass the cache are not coalesced", async () => {

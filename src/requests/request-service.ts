@@ -527,14 +527,18 @@ export function createRequestService(deps: RequestServiceDeps) {
 
     const progress = newProgress(job.model);
     const callOptions = callOptionsFor(job, progress);
+    const coalesced = key !== undefined && job.context.cacheMode === "use";
     // The reservation goes out now, in the same Redis round trip as the coalescing lock; a request that ends up
-    // sharing another's call (or never calls) gives it back below.
-    const reserving = reserveFor(job, subject);
+    // sharing another's call (or never calls) gives it back below. One joining an identical call already running
+    // in this process reserves nothing: it would only hold tokens other requests of its user might need.
+    let reserving = coalesced && singleFlight.running(key) ? undefined : reserveFor(job, subject);
     // Marked handled now: a refusal may arrive while the lock is still being taken, before anyone awaits it.
-    reserving.catch(ignore);
+    reserving?.catch(ignore);
     let reservationUsed = false;
     const call = async () => {
       reservationUsed = true;
+      // Reserved only now when this request joined a call whose client left, and has to make the call itself.
+      reserving ??= reserveFor(job, subject);
       const reservation = await reserving;
       rateLimit = { ...rateLimit, ...reservation.state };
       const own = await meteredCall(job, reservation, progress, callOptions);
@@ -546,7 +550,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     let produced: Produced<T>;
     let shared = false;
     try {
-      if (key && job.context.cacheMode === "use") {
+      if (coalesced) {
         // Identical requests arriving together share this call; the others are answered as cache hits.
         const flight = await singleFlight.run(key, call, async () => {
           const entry = await lookup(job, key);
@@ -565,7 +569,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await store(endedRecord(job, error, empty, progress, startedAt, started));
       throw error;
     } finally {
-      if (!reservationUsed) giveBack(reserving);
+      if (!reservationUsed && reserving) giveBack(reserving);
     }
 
     if (shared) {

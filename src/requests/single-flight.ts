@@ -18,6 +18,8 @@ export interface SingleFlight {
     lead: () => Promise<T>,
     readShared: () => Promise<T | undefined>,
   ): Promise<{ value: T; shared: boolean }>;
+  /** Whether a call for `key` is in flight in this process: a `run` for it now would share that call. */
+  running(key: string): boolean;
   /** Calls in flight in this process (for tests and metrics). */
   size(): number;
 }
@@ -106,6 +108,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         return own;
       }
     },
+    running: (key) => local.has(key),
     size: () => local.size,
   };
 }
