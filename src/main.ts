@@ -54,7 +54,16 @@ export async function startService(config: Config, options: StartServiceOptions 
     if (draining && request.raw.httpVersionMajor < 2) reply.header("connection", "close");
   });
 
+  // The first admin's key is printed before the port opens: a script that waits for /health (or for the
+  // "listening" line) and then reads the output must find it. With PORT=0 the address is known only after listen,
+  // so its curl line follows then.
+  let firstAdminKey: string | undefined;
+  const configuredUrl = config.PORT === 0 ? undefined : urlOf(config.HOST, config.PORT);
   try {
+    if (!config.ADMIN_API_KEY) {
+      firstAdminKey = (await createFirstAdmin(services.users, services.apiKeys))?.key;
+      if (firstAdminKey) printFirstAdmin(firstAdminKey, configuredUrl);
+    }
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (error) {
     await app.close().catch(() => {});
@@ -62,8 +71,8 @@ export async function startService(config: Config, options: StartServiceOptions 
     throw error;
   }
   const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : config.PORT;
-  const url = `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${port}`;
+  const url = urlOf(config.HOST, typeof address === "object" && address ? address.port : config.PORT);
+  if (firstAdminKey && !configuredUrl) printTryIt(url, firstAdminKey);
 
   logger.info(
     { url, database: services.database.kind, cache: services.cache.kind, provider: services.provider.name },
@@ -79,11 +88,6 @@ export async function startService(config: Config, options: StartServiceOptions 
       "OPENAI_API_KEY is unset: the built-in MOCK provider answers every request; no real model is called " +
         '(responses say "provider": "mock")',
     );
-  }
-
-  if (!config.ADMIN_API_KEY) {
-    const admin = await createFirstAdmin(services.users, services.apiKeys);
-    if (admin) printFirstAdmin(url, admin.key);
   }
 
   let closing: Promise<void> | undefined;
@@ -132,22 +136,41 @@ export async function startService(config: Config, options: StartServiceOptions 
   return { app, services, url, close };
 }
 
-/** Printed to stdout, never through the logger: the key must not end up in log files. */
-function printFirstAdmin(url: string, key: string) {
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+const rule = "================================================================================";
+
+/**
+ * Printed to stdout, never through the logger: the key must not end up in log files. Without `url` (PORT=0, not
+ * listening yet) the curl line is left to `printTryIt`.
+ */
+function printFirstAdmin(key: string, url: string | undefined) {
   const lines = [
     "",
-    "================================================================================",
+    rule,
     " First start: an admin user (admin@localhost) and its API key were created.",
     " The key is shown only now. Keep it somewhere safe:",
     "",
     `   ${key}`,
     "",
+    ...(url ? tryIt(url, key) : [" A curl line to try it follows once the service listens."]),
+    rule,
+    "",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function printTryIt(url: string, key: string) {
+  process.stdout.write(`${["", rule, ...tryIt(url, key), rule, ""].join("\n")}\n`);
+}
+
+function tryIt(url: string, key: string): string[] {
+  return [
     " Try it:",
     `   curl -s ${url}/requests -H "Authorization: Bearer ${key}" \\`,
     `     -H "Content-Type: application/json" \\`,
     `     -d '{"type":"summarize","input":"The quick brown fox jumps over the lazy dog."}'`,
-    "================================================================================",
-    "",
   ];
-  process.stdout.write(`${lines.join("\n")}\n`);
 }

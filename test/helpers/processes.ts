@@ -19,8 +19,13 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Keeps the last `max` lines a child wrote on one of its streams. */
-export function keepLines(stream: NodeJS.ReadableStream | null, into: string[], max = 5_000): void {
+/** Keeps the last `max` lines a child wrote on one of its streams; `onLine` sees each as it arrives. */
+export function keepLines(
+  stream: NodeJS.ReadableStream | null,
+  into: string[],
+  max = 5_000,
+  onLine?: (line: string) => void,
+): void {
   if (!stream) return;
   let partial = "";
   stream.setEncoding("utf8");
@@ -31,10 +36,14 @@ export function keepLines(stream: NodeJS.ReadableStream | null, into: string[], 
       if (line.trim() === "") continue;
       into.push(line);
       if (into.length > max) into.shift();
+      onLine?.(line);
     }
   });
   stream.on("end", () => {
-    if (partial.trim() !== "") into.push(partial);
+    if (partial.trim() !== "") {
+      into.push(partial);
+      onLine?.(partial);
+    }
     partial = "";
   });
 }

@@ -16,6 +16,8 @@ export interface ServiceProcessOptions {
   startTimeoutMs?: number;
   /** `npm start`: the build, then the compiled service, under npm (its pid is npm's). Default: the sources under tsx. */
   via?: "tsx" | "npm start";
+  /** Sees each line of output (stdout or stderr) as it arrives, before the start has finished too. */
+  onLine?: (line: string) => void;
 }
 
 export interface ServiceProcess {
@@ -68,8 +70,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const unregister = onProcessExit(() => killGroup(pid));
 
   const lines: string[] = [];
-  keepLines(child.stdout, lines);
-  keepLines(child.stderr, lines);
+  keepLines(child.stdout, lines, undefined, options.onLine);
+  keepLines(child.stderr, lines, undefined, options.onLine);
   const exited = exitOf(child);
   exited.then(unregister, unregister);
 
