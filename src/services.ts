@@ -4,8 +4,8 @@ import { createMemoryCache } from "./cache/memory-cache.ts";
 import { createRedisCache } from "./cache/redis-cache.ts";
 import type { ResponseCache } from "./cache/response-cache.ts";
 import { type ApiKeyRepository, createApiKeyRepository } from "./db/api-keys.ts";
-import { createDatabase, type Database, migrateDatabase } from "./db/client.ts";
-import { createRequestRepository, type RequestRepository } from "./db/requests.ts";
+import { createDatabase, type Database, isRowRejection, migrateDatabase } from "./db/client.ts";
+import { createRequestRepository, type RequestRepository, reducedRecord } from "./db/requests.ts";
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createUserRepository, type UserRepository } from "./db/users.ts";
@@ -97,6 +97,13 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const writer = createRequestWriter({
     insertMany: (records) => requests.insertMany(records),
     onError: (error, batchSize) => logger.error({ err: error, batchSize }, "could not store a batch of requests"),
+    isRowError: isRowRejection,
+    salvage: reducedRecord,
+    onSalvaged: (record, error) =>
+      logger.error(
+        { err: error, requestRecordId: record.id },
+        "the database refused a request's content; stored it without input, options and output",
+      ),
   });
   const keyVerifier = createKeyVerifier({
     findByHash: (hash) => apiKeys.findActiveByHash(hash),

@@ -201,7 +201,8 @@ function heldConnection(
         return await (await holding).query(query);
       } catch (error) {
         // Only the connection this statement ran on (or failed to get): a lost one may have been replaced already.
-        if (held === holding) drop(error instanceof Error ? error : new Error(String(error)));
+        // A row the server refused leaves the connection as good as it was.
+        if (held === holding && !isRowRejection(error)) drop(error instanceof Error ? error : new Error(String(error)));
         throw error;
       }
     },
@@ -221,6 +222,22 @@ function serialized(task: () => Promise<void>): () => Promise<void> {
     tail = run.catch(() => {});
     return run;
   };
+}
+
+/**
+ * SQLSTATE classes that mean "a value in the statement is refused", not "the database is unwell": data exceptions
+ * (22: a character it cannot hold, a number out of range), integrity violations (23) and size limits (54).
+ */
+const rowRejectionStates = /^(22|23|54)/;
+
+/** Whether the database refused a statement for a value it carries: retrying its rows apart isolates the culprit. */
+export function isRowRejection(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return rowRejectionStates.test(code);
+    current = current.cause;
+  }
+  return false;
 }
 
 /** SQLSTATE classes and codes that mean "the database is not there right now", not "the query is wrong". */

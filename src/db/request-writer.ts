@@ -7,6 +7,20 @@ export interface RequestWriterOptions {
   maxBatchSize?: number;
   /** Called once per failed batch, besides rejecting that batch's writers (for a log line or a metric). */
   onError?: (error: unknown, batchSize: number) => void;
+  /**
+   * Whether a failed statement failed because of what its rows hold (a value the database refuses) rather than
+   * because of the database (gone, full, shutting down). Such a batch is split in halves and each half written
+   * again, down to the one row at fault, so that one request never fails the others that shared its statement.
+   * Default: never (every failure fails the whole batch).
+   */
+  isRowError?: (error: unknown) => boolean;
+  /**
+   * For the one row a database refused: a reduced record to store in its place (its usage and cost kept), so a
+   * paid call always leaves a record. Its writer then resolves. Undefined, or a reduced record refused too: rejects.
+   */
+  salvage?: (record: RequestRecord, error: unknown) => RequestRecord | undefined;
+  /** Called when a row was stored reduced, for a log line. */
+  onSalvaged?: (record: RequestRecord, error: unknown) => void;
 }
 
 export interface RequestWriter {
@@ -31,6 +45,15 @@ interface Entry {
   record: RequestRecord;
   resolve(): void;
   reject(error: unknown): void;
+}
+
+/** A failing hook must not stop the writer: the writers already have their outcome. */
+function report(hook: () => void): void {
+  try {
+    hook();
+  } catch {
+    // nothing more to tell anyone
+  }
 }
 
 /**
@@ -68,19 +91,52 @@ export function createRequestWriter(options: RequestWriterOptions): RequestWrite
     if (batch.length === 0) return;
     inFlight = batch.length;
     try {
-      await options.insertMany(batch.map((entry) => entry.record));
-      for (const entry of batch) entry.resolve();
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
-      try {
-        options.onError?.(error, batch.length);
-      } catch {
-        // A failing error hook must not stop the writer; the writers already have the error.
-      }
+      await commit(batch);
     } finally {
       inFlight = 0;
       schedule();
     }
+  }
+
+  /** Writes the entries in one statement; a failure tied to the rows is narrowed down to the row at fault. */
+  async function commit(entries: Entry[]): Promise<void> {
+    try {
+      await options.insertMany(entries.map((entry) => entry.record));
+      for (const entry of entries) entry.resolve();
+      return;
+    } catch (error) {
+      if (!isRowError(error)) return fail(entries, error);
+      if (entries.length > 1) {
+        // Each half is one statement again: one bad row among n costs about 2·log2(n) more statements.
+        const middle = entries.length >>> 1;
+        await commit(entries.slice(0, middle));
+        await commit(entries.slice(middle));
+        return;
+      }
+      const [entry] = entries as [Entry];
+      const reduced = options.salvage?.(entry.record, error);
+      if (!reduced) return fail(entries, error);
+      try {
+        await options.insertMany([reduced]);
+      } catch {
+        return fail(entries, error);
+      }
+      entry.resolve();
+      report(() => options.onSalvaged?.(entry.record, error));
+    }
+  }
+
+  function isRowError(error: unknown): boolean {
+    try {
+      return options.isRowError?.(error) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+  function fail(entries: Entry[], error: unknown): void {
+    for (const entry of entries) entry.reject(error);
+    report(() => options.onError?.(error, entries.length));
   }
 
   return {

@@ -2,6 +2,7 @@ import { and, desc, eq, getTableColumns, isNull, type SQL, sql } from "drizzle-o
 import type { Db, StatementRunner } from "./client.ts";
 import { clampPageLimit, cursorIdPattern, decodeCursor, encodeCursor, InvalidCursorError } from "./cursor.ts";
 import { requests } from "./schema.ts";
+import { toStorableJson, toStorableText } from "./storable-json.ts";
 import type { RequestListQuery, RequestPage, RequestRecord } from "./types.ts";
 
 // The HTTP layer maps it to 400 naming `cursor`; re-exported so callers of list() need only this module.
@@ -122,7 +123,8 @@ function isRealTimestamp(iso: string): boolean {
 /** Batches of up to this many rows are prepared statements (one per size and connection; PGlite ignores names). */
 const maxPreparedRows = 8;
 
-const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+/** Content is escaped where PostgreSQL could not hold it (U+0000, lone surrogates); the schema's jsonb reads undo it. */
+const json = (value: unknown) => (value === null || value === undefined ? null : toStorableJson(value));
 
 /** The columns of one inserted row, in the order of `rowValues`. */
 const insertColumns = [
@@ -161,7 +163,8 @@ function rowValues(record: RequestRecord): unknown[] {
     record.apiKeyId,
     record.type,
     record.source,
-    record.model,
+    // The model may be what the upstream named; a label it garbled must not cost the record.
+    toStorableText(record.model),
     record.provider,
     record.status,
     json(record.input),
@@ -211,5 +214,45 @@ function toRequestRecord(row: typeof requests.$inferSelect): RequestRecord {
     createdAt: row.createdAt,
     completedAt: row.completedAt,
     deletedAt: row.deletedAt,
+  };
+}
+
+const int4 = (value: number) => (Number.isFinite(value) ? Math.min(2_147_483_647, Math.max(0, Math.round(value))) : 0);
+
+/**
+ * What is stored of a request whose row the database refused (request-writer.ts narrows a failed batch down to
+ * it): who, when, which model, its status, usage and cost, so that a paid call is still accounted for; its input,
+ * options, output and metadata are dropped, and its error says so.
+ */
+export function reducedRecord(record: RequestRecord): RequestRecord {
+  return {
+    id: record.id,
+    userId: record.userId,
+    apiKeyId: record.apiKeyId,
+    type: record.type,
+    source: record.source,
+    model: toStorableText(record.model),
+    provider: record.provider,
+    status: record.status,
+    input: null,
+    options: null,
+    output: null,
+    error: {
+      code: record.error?.code ?? "content_not_stored",
+      message: "the database refused this request's content: its input, options and output were not stored",
+    },
+    promptTokens: int4(record.promptTokens),
+    completionTokens: int4(record.completionTokens),
+    totalTokens: int4(record.totalTokens),
+    costUsd: record.costUsd !== null && Number.isFinite(record.costUsd) ? record.costUsd : null,
+    cached: record.cached,
+    latencyMs: int4(record.latencyMs),
+    upstreamMs: record.upstreamMs === null ? null : int4(record.upstreamMs),
+    retries: int4(record.retries),
+    attempts: [],
+    metadata: {},
+    createdAt: record.createdAt,
+    completedAt: record.completedAt,
+    deletedAt: record.deletedAt,
   };
 }

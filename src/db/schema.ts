@@ -10,17 +10,19 @@ import {
   text,
   timestamp,
 } from "drizzle-orm/pg-core";
+import { fromStoredJson, toStorableJson } from "./storable-json.ts";
 import type { AttemptRecord, RequestSource, RequestStatus, RequestType, Role, StoredError } from "./types.ts";
 
 /**
- * jsonb that returns exactly what the driver parsed. drizzle's own `jsonb()` runs JSON.parse again on any string it
- * reads back, so a stored JSON string such as the text input "123" or "true" would come back as a number or a boolean.
- * Both pg and PGlite already parse jsonb, so reading is the identity; writing serialises once.
+ * jsonb that returns what the driver parsed. drizzle's own `jsonb()` runs JSON.parse again on any string it reads
+ * back, so a stored JSON string such as the text input "123" or "true" would come back as a number or a boolean.
+ * Both pg and PGlite already parse jsonb, so reading only undoes the escape of what PostgreSQL cannot hold
+ * (storable-json.ts); writing serialises once.
  */
 const jsonb = customType<{ data: unknown; driverData: unknown }>({
   dataType: () => "jsonb",
-  toDriver: (value) => JSON.stringify(value),
-  fromDriver: (value) => value,
+  toDriver: (value) => toStorableJson(value),
+  fromDriver: (value) => fromStoredJson(value),
 });
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();

@@ -8,7 +8,7 @@ import type { UserRepository } from "../db/users.ts";
 import { isId } from "../ids.ts";
 import { issueApiKey } from "../keys/issue-key.ts";
 import type { KeyRevocation } from "../keys/revocation.ts";
-import { problemSchema } from "../requests/schemas.ts";
+import { problemSchema, storableString } from "../requests/schemas.ts";
 
 export interface AdminRoutesDeps {
   users: UserRepository;
@@ -33,13 +33,13 @@ const limitsSchema = z.strictObject({
 
 const createUserSchema = z.strictObject({
   email: z.email().max(254),
-  name: z.string().min(1).max(200).optional(),
+  name: storableString().min(1).max(200).optional(),
   role: z.enum(["user", "admin"]).default("user"),
   limits: limitsSchema.default({}),
 });
 
 const updateUserSchema = z.strictObject({
-  name: z.string().min(1).max(200).nullable().optional(),
+  name: storableString().min(1).max(200).nullable().optional(),
   disabled: z.boolean().optional(),
   limits: limitsSchema.optional(),
 });
@@ -50,7 +50,7 @@ const keyLimitsSchema = z.strictObject({
 });
 
 const createKeySchema = z.strictObject({
-  name: z.string().min(1).max(200).optional(),
+  name: storableString().min(1).max(200).optional(),
   limits: keyLimitsSchema
     .optional()
     .describe("Limits of this key on top of its user's: a request must fit both. Default: the user's only"),
@@ -188,7 +188,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
 
   routes.get("/admin/users/:id", {
     config,
-    schema: { summary: "A user", tags, params: z.object({ id: z.string() }), response: { 200: userSchema, ...errors } },
+    schema: { summary: "A user", tags, params: z.object({ id: storableString() }), response: { 200: userSchema, ...errors } },
     handler: async (request) => formatUser(await existingUser(request.params.id)),
   });
 
@@ -197,7 +197,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     schema: {
       summary: "Change a user's name, limits or disabled flag",
       tags,
-      params: z.object({ id: z.string() }),
+      params: z.object({ id: storableString() }),
       body: updateUserSchema,
       response: { 200: userSchema, ...errors, 422: problemSchema },
     },
@@ -220,7 +220,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     schema: {
       summary: "Create an API key for a user (the key is shown only in this answer)",
       tags,
-      params: z.object({ id: z.string() }),
+      params: z.object({ id: storableString() }),
       body: createKeySchema.default({}),
       response: { 201: createdKeySchema, ...errors, 422: problemSchema },
     },
@@ -246,7 +246,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     schema: {
       summary: "A user's keys (never the keys themselves)",
       tags,
-      params: z.object({ id: z.string() }),
+      params: z.object({ id: storableString() }),
       response: { 200: z.object({ data: z.array(apiKeySchema) }), ...errors },
     },
     handler: async (request) => {
@@ -260,7 +260,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     schema: {
       summary: "Revoke a key at once",
       tags,
-      params: z.object({ id: z.string() }),
+      params: z.object({ id: storableString() }),
       response: { 200: apiKeySchema, ...errors },
     },
     handler: async (request) => {

@@ -11,6 +11,7 @@ import type {
   Provider,
 } from "../providers/provider.ts";
 import { isUsageChunk } from "../requests/chat-stream.ts";
+import { storableString } from "../requests/schemas.ts";
 import type { ChatStream, RequestService } from "../requests/request-service.ts";
 import { callerOf } from "./auth.ts";
 import { answerHeaders, sseHeaders } from "./answer-headers.ts";
@@ -35,7 +36,7 @@ const chatMessage = z.looseObject({
 
 const chatCompletionBody = z
   .looseObject({
-    model: z.string().min(1),
+    model: storableString().min(1),
     messages: z.array(chatMessage).min(1),
     stream: z.boolean().nullable().optional(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
@@ -51,7 +52,7 @@ const embeddingInput = z.union([
 ]);
 
 const embeddingBody = z
-  .looseObject({ model: z.string().min(1), input: embeddingInput })
+  .looseObject({ model: storableString().min(1), input: embeddingInput })
   .describe("OpenAI's CreateEmbeddingRequest.")
   .meta({ id: "CreateEmbeddingRequest" });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { requestStatuses, requestTypes } from "../db/types.ts";
+import { isStorableText } from "../db/storable-json.ts";
 import { checkSchema } from "./json-schema-validator.ts";
 
 /**
@@ -8,8 +9,16 @@ import { checkSchema } from "./json-schema-validator.ts";
  * inside it (`options.target_language`) rather than as a missing object.
  */
 
+/**
+ * A string that names or labels something (a model, a metadata entry, a user): refused with 422 naming the field
+ * when it holds U+0000 or an unpaired surrogate, which PostgreSQL's text cannot hold and which no name needs.
+ * Content (inputs, instructions, schemas, labels) is stored faithfully instead (db/storable-json.ts).
+ */
+export const storableString = () =>
+  z.string().refine(isStorableText, { message: "must not contain U+0000 or an unpaired UTF-16 surrogate" });
+
 const metadata = z
-  .record(z.string().min(1).max(64), z.string().max(512))
+  .record(storableString().min(1).max(64), storableString().max(512))
   .refine((value) => Object.keys(value).length <= 16, { message: "at most 16 keys" })
   .describe("Your own string labels, stored with the request and returned with it (at most 16 keys).");
 
@@ -47,7 +56,7 @@ const notStreamable = {
 };
 
 const common = {
-  model: z.string().min(1).max(128).optional().describe("The model; the service's default for the type otherwise."),
+  model: storableString().min(1).max(128).optional().describe("The model; the service's default for the type otherwise."),
   cache: z.boolean().default(true).describe("false: neither read nor write the response cache."),
   metadata: metadata.optional(),
 };
