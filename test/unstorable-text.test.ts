@@ -46,7 +46,7 @@ describe("storable JSON", () => {
   });
 
   test("values with nothing to escape are written as JSON.stringify writes them and read back as the same object", () => {
-    const value = { input: "hello", list: [1, "two", null], nested: { "é": "ü" } };
+    const value = { input: "hello", list: [1, "two", null], nested: { é: "ü" } };
     assert.equal(toStorableJson(value), JSON.stringify(value));
     assert.equal(fromStoredJson(value), value);
   });
@@ -243,7 +243,8 @@ for (const backend of storageBackends) {
         ...native.map((body, i) => service.call("POST", "/requests", { key: i % 2 ? alice.key : bob.key, body })),
         service.call("POST", "/v1/chat/completions", { key: alice.key, body: openai }),
       ]);
-      for (const [i, answer] of answers.entries()) assert.equal(answer.status, i < native.length ? 201 : 200, answer.text);
+      for (const [i, answer] of answers.entries())
+        assert.equal(answer.status, i < native.length ? 201 : 200, answer.text);
 
       for (const [i, body] of native.entries()) {
         const answer = answers[i]!;
@@ -286,7 +287,9 @@ for (const backend of storageBackends) {
         body: { email: "named@example.com", name: `Ada${nul}` },
       });
       assert.equal(admin.status, 422, admin.text);
-      const userPath = await service.call("GET", `/admin/users/usr_${encodeURIComponent(nul)}`, { key: service.adminKey });
+      const userPath = await service.call("GET", `/admin/users/usr_${encodeURIComponent(nul)}`, {
+        key: service.adminKey,
+      });
       assert.ok(userPath.status === 400 || userPath.status === 404, userPath.text);
       assert.equal(upstreamCalls(), before, "no upstream call was made");
     });

@@ -70,6 +70,7 @@ function unescapeText(text: string): string {
 }
 
 /** U+0000, or a surrogate without its other half. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is exactly what this looks for.
 const unstorableText = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const unstorableTextAll = new RegExp(unstorableText.source, "g");
 

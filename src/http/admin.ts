@@ -188,7 +188,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
 
   routes.get("/admin/users/:id", {
     config,
-    schema: { summary: "A user", tags, params: z.object({ id: storableString() }), response: { 200: userSchema, ...errors } },
+    schema: {
+      summary: "A user",
+      tags,
+      params: z.object({ id: storableString() }),
+      response: { 200: userSchema, ...errors },
+    },
     handler: async (request) => formatUser(await existingUser(request.params.id)),
   });
 
