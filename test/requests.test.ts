@@ -256,6 +256,61 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     assert.equal(chatCalls() - before, 2, "one retry, no more");
   });
 
+  test("an extract schema requiring a property it does not declare is a 422 naming the path, with no upstream call", async () => {
+    const user = await service.createUser();
+    const object = (schema: Record<string, unknown>) => ({ type: "object", ...schema });
+    const cases: Array<{ schema: Record<string, unknown>; path: string; name: string }> = [
+      { schema: object({ required: ["name"] }), path: "options.schema.required.0", name: "name" },
+      {
+        schema: object({ properties: { name: {} }, required: ["name", "born"], additionalProperties: false }),
+        path: "options.schema.required.1",
+        name: "born",
+      },
+      {
+        schema: object({ properties: { address: object({ properties: { city: {} }, required: ["zip"] }) } }),
+        path: "options.schema.properties.address.required.0",
+        name: "zip",
+      },
+      {
+        schema: object({ properties: { people: { type: "array", items: object({ required: ["age"] }) } } }),
+        path: "options.schema.properties.people.items.required.0",
+        name: "age",
+      },
+      {
+        schema: object({
+          properties: { owner: { $ref: "#/$defs/person" } },
+          $defs: { person: object({ properties: { name: {} }, required: ["email"] }) },
+        }),
+        path: "options.schema.$defs.person.required.0",
+        name: "email",
+      },
+      {
+        schema: object({ properties: { name: false }, required: ["name"] }),
+        path: "options.schema.required.0",
+        name: "name",
+      },
+    ];
+    const upstreamBefore = service.upstream!.stats().totalRequests;
+    for (const { schema, path, name } of cases) {
+      const answer = await post(user.key, { type: "extract", input: "Ada Lovelace, born 1815.", options: { schema } });
+      assert.equal(answer.status, 422, `${JSON.stringify(schema)}: ${answer.text}`);
+      const error = answer.body.errors.find((e: { path: string }) => e.path === path);
+      assert.ok(error, `the answer names ${path}: ${answer.text}`);
+      assert.match(error.message, new RegExp(`"${name}"`), "the message names the property");
+    }
+    assert.equal(service.upstream!.stats().totalRequests, upstreamBefore, "the upstream received no call");
+    const stored = await service.call("GET", "/requests", { key: user.key });
+    assert.deepEqual(stored.body.data, [], "nothing was stored");
+
+    // A name declared by a part combined with the object (here allOf) is declared: such a schema is answered.
+    const combined = await post(user.key, {
+      type: "extract",
+      input: "Ada Lovelace",
+      options: { schema: object({ allOf: [{ properties: { name: { type: "string" } } }], required: ["name"] }) },
+    });
+    assert.equal(combined.status, 201, combined.text);
+  });
+
   test("authentication: missing, unknown and revoked keys are 401; user keys on admin routes 403", async () => {
     const body = { type: "summarize", input: "x" };
     const none = await service.call("POST", "/requests", { body });

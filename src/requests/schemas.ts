@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { requestStatuses, requestTypes } from "../db/types.ts";
 import { isStorableText } from "../db/storable-json.ts";
-import { checkSchema } from "./json-schema-validator.ts";
+import { checkSchema, undeclaredRequired } from "./json-schema-validator.ts";
 
 /**
  * The native API's shapes. Validation and the OpenAPI document both come from these schemas.
@@ -72,9 +72,19 @@ const jsonSchemaObject = z
   .refine((schema) => schema.type === "object", { message: 'must be a JSON Schema whose root has "type": "object"' })
   .superRefine((schema, context) => {
     const check = checkSchema(schema);
-    if (!check.ok) context.addIssue({ code: "custom", message: `is not a valid JSON Schema: ${check.problem}` });
+    if (!check.ok) {
+      context.addIssue({ code: "custom", message: `is not a valid JSON Schema: ${check.problem}` });
+      return;
+    }
+    // Refused here, before a paid upstream call, as OpenAI's strict structured outputs refuse it.
+    for (const issue of undeclaredRequired(schema)) {
+      context.addIssue({ code: "custom", path: issue.path, message: issue.message });
+    }
   })
-  .describe("A JSON Schema (root of type object) the output must satisfy.");
+  .describe(
+    "A JSON Schema (root of type object) the output must satisfy. Every name in `required` must be declared in " +
+      "`properties` of the same object, at every depth.",
+  );
 
 export const chatRequestSchema = z.strictObject({
   type: z.literal("chat"),
