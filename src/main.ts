@@ -1,4 +1,4 @@
-import { setTimeout as delay } from "node:timers/promises";
+import { finished, Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { buildApp } from "./app.ts";
 import { createFirstAdmin } from "./bootstrap.ts";
@@ -17,8 +17,9 @@ export const defaultShutdownGraceMs = 25_000;
 /** While draining, how often connections that have become idle are closed. */
 const drainSweepMs = 100;
 /**
- * After the grace period cut the last connections, how long the handlers of those requests get to finish: they
- * cancel their upstream call and store the request as cancelled, which must reach the writer before it closes.
+ * After the grace period, how long the handlers of requests whose connections are gone (cut, or closed by their
+ * client) get to finish: they cancel their upstream call and store the request as cancelled, which must reach the
+ * writer before it closes.
  */
 const settleAfterCutMs = 3_000;
 
@@ -37,22 +38,37 @@ export async function startService(config: Config, options: StartServiceOptions 
   // Draining: every answer still to go out tells its client not to reuse the connection, so a keep-alive client does
   // not hold the server open (Fastify's close waits for every connection to end) nor send more work to it.
   let draining = false;
-  // Set when the grace period ran out and the remaining connections were cut.
-  let cut = false;
-  // Requests whose handler has not handed over its answer yet (onSend runs for answers and errors alike). A
-  // connection closed by its client forgets its request at once; one cut by shutdown keeps it until the handler
-  // has unwound, so the cancelled request is still recorded.
-  const unanswered = new Set<FastifyRequest>();
-  app.addHook("onRequest", async (request, reply) => {
-    unanswered.add(request);
-    reply.raw.once("close", () => {
-      if (!cut) unanswered.delete(request);
-    });
+  // Requests whose work is not over, which shutdown waits for before it closes the writer: a request leaves once its
+  // handler has answered (onSend runs for answers and errors alike, after the record is committed), or, for a stream,
+  // once the stream has closed (its generator has stored the record by then). A connection that closes early, its
+  // client gone or cut by shutdown, does not end the work: the handler goes on to store the request as cancelled.
+  const unfinished = new Set<FastifyRequest>();
+  let onAllFinished: (() => void) | undefined;
+  const finish = (request: FastifyRequest) => {
+    if (unfinished.delete(request) && unfinished.size === 0) onAllFinished?.();
+  };
+  app.addHook("onRequest", async (request) => {
+    unfinished.add(request);
   });
-  app.addHook("onSend", async (request, reply) => {
-    unanswered.delete(request);
+  app.addHook("onSend", async (request, reply, payload) => {
+    if (isNodeStream(payload)) finished(payload, () => finish(request));
+    else finish(request);
     if (draining && request.raw.httpVersionMajor < 2) reply.header("connection", "close");
   });
+  /** Resolves true once no request is unfinished, or false at `deadline` (epoch ms). */
+  const allFinished = (deadline: number) =>
+    new Promise<boolean>((resolve) => {
+      if (unfinished.size === 0) return resolve(true);
+      const timer = setTimeout(() => {
+        onAllFinished = undefined;
+        resolve(false);
+      }, deadline - Date.now());
+      onAllFinished = () => {
+        clearTimeout(timer);
+        onAllFinished = undefined;
+        resolve(true);
+      };
+    });
 
   // The first admin's key is printed before the port opens: a script that waits for /health (or for the
   // "listening" line) and then reads the output must find it. With PORT=0 the address is known only after listen,
@@ -105,9 +121,8 @@ export async function startService(config: Config, options: StartServiceOptions 
       const sweep = setInterval(() => app.server.closeIdleConnections(), drainSweepMs);
       sweep.unref();
       const grace = setTimeout(() => {
-        cut = true;
         logger.warn(
-          { graceMs: shutdownGraceMs, requests: unanswered.size },
+          { graceMs: shutdownGraceMs, requests: unfinished.size },
           "in-flight requests did not finish in time; closing their connections",
         );
         app.server.closeAllConnections();
@@ -119,10 +134,13 @@ export async function startService(config: Config, options: StartServiceOptions 
         clearInterval(sweep);
         clearTimeout(grace);
       }
-      if (cut) {
-        // The cut requests' handlers are still unwinding; their records go through the writer closed below.
-        const settleUntil = Date.now() + settleAfterCutMs;
-        while (unanswered.size > 0 && Date.now() < settleUntil) await delay(20);
+      // Every connection is gone, but handlers may still be unwinding (their client left, or the grace period cut
+      // them): their records must reach the writer before it closes below.
+      if (!(await allFinished(startedAt + shutdownGraceMs + settleAfterCutMs))) {
+        logger.error(
+          { requests: unfinished.size },
+          "requests still running after the grace period and the settling time; their records may be lost",
+        );
       }
       const pending = services.writer.pending();
       await services.close();
@@ -134,6 +152,11 @@ export async function startService(config: Config, options: StartServiceOptions 
     return closing;
   };
   return { app, services, url, close };
+}
+
+/** A streamed answer (Fastify pipes it), as opposed to a string or a buffer. */
+function isNodeStream(payload: unknown): payload is Readable {
+  return payload instanceof Readable;
 }
 
 function urlOf(host: string, port: number): string {
