@@ -13,6 +13,7 @@ import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
 import { createKeyRevocation, type KeyRevocation } from "./keys/revocation.ts";
 import { type AuthFailureLimiter, createAuthFailureLimiter } from "./limits/auth-failures.ts";
 import { createLimiter, type Limiter } from "./limits/limiter.ts";
+import { createTokenRatios } from "./limits/token-ratios.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { throttledWarning } from "./observability/throttled-log.ts";
@@ -122,6 +123,11 @@ export async function createServices(config: Config, options: CreateServicesOpti
     loadMonthSpendUsd: (userId, monthStart) => usage.monthSpendUsd(userId, monthStart),
     onRedisError: (error) => logger.warn({ err: error }, "rate limits unavailable in Redis; counting in this process"),
   });
+  const tokenRatios = createTokenRatios({
+    redis,
+    upstream: config.OPENAI_API_KEY ? config.OPENAI_BASE_URL : "mock",
+    onRedisError: throttledWarning(logger, "learned token ratios unavailable in Redis; using this process's own"),
+  });
   const authFailures = createAuthFailureLimiter({
     redis,
     failuresPerMinute: config.AUTH_FAILURE_LIMIT,
@@ -130,6 +136,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const requestService = createRequestService({
     provider,
     limiter,
+    tokenRatios,
     cache,
     writeRecord: (record) => writer.write(record),
     metrics,
@@ -180,6 +187,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       await writer.close();
       await provider.close();
       await limiter.close();
+      tokenRatios.close();
       await keyRevocation.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       await database.close();

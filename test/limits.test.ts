@@ -5,16 +5,24 @@ import { Redis } from "ioredis";
 import { AppError } from "../src/errors.ts";
 import { budgetMonthOf } from "../src/limits/limit-store.ts";
 import {
+  messageAllowanceTokens,
+  nonTextPartTokens,
+  observedTokensPerByte,
+  promptSize,
+  promptTokenBound,
+  requestAllowanceTokens,
+  worstCaseCostUsd,
+} from "../src/limits/estimate.ts";
+import {
   type CreateLimiterOptions,
   createLimiter,
-  defaultMaxOutputTokens,
-  estimateTokens,
   formatResetDuration,
   type Limiter,
   type LimitSubject,
   rateLimitHeaders,
-  worstCaseCostUsd,
 } from "../src/limits/limiter.ts";
+import { createTokenRatios, ratioHeadroom, unseenModelTokensPerByte } from "../src/limits/token-ratios.ts";
+import { countPromptTokens } from "../src/tokens.ts";
 import { limitKeys } from "../src/limits/redis-limit-store.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
 
@@ -443,9 +451,9 @@ describe("limiter with Redis failing", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(await observer.hget(budgetKey, "spent"), String(0.25e9), "charged once Redis is back");
-      // Settling again (a retried write) changes nothing.
+      // Settling again (a retried write) changes nothing, nor does any retry still pending: close() runs them all.
       await limiter.settle(reservation, { tokens: 20, costUsd: 0.25 });
-      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      await limiter.close();
       assert.equal(await observer.hget(budgetKey, "spent"), String(0.25e9));
       const tokens = await observer.hget(limitKeys(user).userTpmAmounts, "total");
       assert.equal(tokens, "20", "the token reservation was settled to the real usage");
@@ -490,20 +498,51 @@ describe("rate-limit headers", () => {
 });
 
 describe("estimates", () => {
-  test("prompt tokens by the tokenizer plus the max output, with a default when none is given", () => {
-    const messages = [{ role: "user", content: "Hello there, how are you today?" }];
-    const withMax = estimateTokens({ messages }, 100);
-    const prompt = withMax - 100;
-    assert.ok(prompt > 5 && prompt < 30, `prompt ${prompt}`);
-    assert.equal(estimateTokens({ messages }, undefined), prompt + defaultMaxOutputTokens);
-    assert.equal(estimateTokens({ input: "hello world" }, 0), 2);
-    assert.equal(estimateTokens({ input: ["hello world", "hello"] }, 0), 3);
-    assert.equal(estimateTokens({ input: [1, 2, 3] }, 0), 3);
-    assert.equal(estimateTokens({ input: messages }, 0), prompt, "native chat input counts as messages");
-    const image = [
-      { role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] },
+  test("a prompt's size: UTF-8 bytes of its text, tools and schema; images and token ids as fixed tokens", () => {
+    const messages = [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: [{ type: "text", text: "héllo" }], name: "ada" },
     ];
-    assert.ok(estimateTokens({ messages: image }, 0) >= 1445, "an image part is estimated, not its base64");
+    const size = promptSize({ messages, tools: [{ type: "function" }] });
+    assert.equal(size.messages, 2);
+    assert.equal(size.bytes, 9 + 6 + 3 + JSON.stringify([{ type: "function" }]).length);
+    assert.equal(size.fixedTokens, requestAllowanceTokens + 2 * messageAllowanceTokens);
+    assert.equal(size.measured, true);
+
+    const image = promptSize({
+      messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }],
+    });
+    assert.equal(image.bytes, 0, "an image is estimated, not its base64");
+    assert.equal(image.fixedTokens, requestAllowanceTokens + messageAllowanceTokens + nonTextPartTokens);
+    assert.equal(image.measured, false, "a call with an image teaches no ratio");
+
+    assert.deepEqual(promptSize({ input: "hello world" }), { bytes: 11, messages: 0, fixedTokens: 0, measured: true });
+    assert.equal(promptSize({ input: [[1, 2, 3], [4]] }).fixedTokens, 4, "token ids count as themselves");
+    assert.equal(promptSize({ input: messages }).messages, 2, "native chat input counts as messages");
+  });
+
+  test("at one token a byte the bound is above what OpenAI's tokenizer counts, whatever the text", () => {
+    const texts = [
+      "Hello there, how are you today?",
+      "שלום עולם",
+      "日本語のテキスト",
+      '{"a": [1, 2, 3]}',
+      "x".repeat(5000),
+    ];
+    for (const text of texts) {
+      const messages = [{ role: "user" as const, content: text }];
+      const bound = promptTokenBound(promptSize({ messages }), unseenModelTokensPerByte);
+      assert.ok(bound >= countPromptTokens(messages), `${text.slice(0, 20)}: ${bound}`);
+    }
+  });
+
+  test("what a call teaches: its reported tokens per byte beyond the allowances; nothing from small prompts", () => {
+    const big = promptSize({ messages: [{ role: "user", content: "a".repeat(3000) }] });
+    assert.equal(observedTokensPerByte(big, 1000 + big.fixedTokens), 1000 / 3000);
+    // The bound at the learned ratio gives back exactly what was reported.
+    assert.equal(promptTokenBound(big, 1000 / 3000), 1000 + big.fixedTokens);
+    const small = promptSize({ messages: [{ role: "user", content: "hi" }] });
+    assert.equal(observedTokensPerByte(small, 50), undefined);
   });
 
   test("worst-case cost prices the max output; an unknown model costs 0", () => {
@@ -511,5 +550,59 @@ describe("estimates", () => {
     // gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens.
     assert.ok(Math.abs(cost - 0.00075) < 1e-9, String(cost));
     assert.equal(worstCaseCostUsd("my-own-model", 1000, 1000), 0);
+  });
+});
+
+/** Resolves once `condition` holds; fails the test after `ms`. Polls, since the condition is another's state. */
+async function waitFor(condition: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail("the condition did not hold in time");
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("learned tokens per byte", () => {
+  let redis: Redis;
+  before(() => {
+    redis = new Redis(redisUrl);
+  });
+  after(() => redis.quit());
+
+  test("a model not seen yet reserves one token a byte; learning only ever raises a ratio", () => {
+    const ratios = createTokenRatios();
+    assert.equal(ratios.tokensPerByte("m"), unseenModelTokensPerByte);
+    ratios.learn("m", 0.3);
+    assert.equal(ratios.tokensPerByte("m"), 0.3 * ratioHeadroom);
+    ratios.learn("m", 0.2);
+    assert.equal(ratios.tokensPerByte("m"), 0.3 * ratioHeadroom, "a lower observation changes nothing");
+    ratios.learn("m", 0.4);
+    assert.equal(ratios.tokensPerByte("m"), 0.4 * ratioHeadroom);
+    ratios.learn("m", 0);
+    ratios.learn("other", Number.NaN);
+    assert.equal(ratios.tokensPerByte("other"), unseenModelTokensPerByte, "no usage teaches nothing");
+    ratios.learn("absurd", 1e9);
+    assert.equal(ratios.tokensPerByte("absurd"), 4 * ratioHeadroom, "one absurd report is capped");
+    ratios.close();
+  });
+
+  test("a ratio learned by one instance reaches another through Redis; another upstream's stays apart", async () => {
+    const upstream = `http://test-${randomBytes(6).toString("hex")}`;
+    const a = createTokenRatios({ redis, upstream, refreshMs: 20 });
+    const b = createTokenRatios({ redis, upstream, refreshMs: 20 });
+    const other = createTokenRatios({ redis, upstream: `${upstream}-other`, refreshMs: 20 });
+    try {
+      a.learn("gpt-4o-mini", 0.31);
+      await waitFor(() => b.tokensPerByte("gpt-4o-mini") === 0.31 * ratioHeadroom);
+      b.learn("gpt-4o-mini", 0.2);
+      a.learn("gpt-4o-mini", 0.35);
+      await waitFor(() => b.tokensPerByte("gpt-4o-mini") === 0.35 * ratioHeadroom);
+      assert.equal(other.tokensPerByte("gpt-4o-mini"), unseenModelTokensPerByte);
+    } finally {
+      a.close();
+      b.close();
+      other.close();
+    }
   });
 });

@@ -18,7 +18,6 @@ import { createMemoryLimitStore } from "./memory-limit-store.ts";
 import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import { createRedisLimitStore } from "./redis-limit-store.ts";
 
-export { defaultMaxOutputTokens, estimateTokens, promptTokens, worstCaseCostUsd } from "./estimate.ts";
 export type { LimitState, WindowState } from "./limit-store.ts";
 export { formatResetDuration, rateLimitHeaders } from "./rate-limit-headers.ts";
 

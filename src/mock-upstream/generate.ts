@@ -498,6 +498,29 @@ export interface ChunkOptions {
 }
 
 /**
+ * Prompt tokens as an upstream with a tokenizer of its own might count them (every model that is not OpenAI's):
+ * one token per `bytesPerToken` UTF-8 bytes of the messages' text, tool calls, tools and output schema, plus
+ * OpenAI's framing of 3 tokens a message and 3 for the reply. Used instead of OpenAI's tokenizer when the
+ * `bytesPerToken` knob is set.
+ */
+export function promptTokensByBytes(body: ChatCompletionRequest, bytesPerToken: number): number {
+  let bytes = 0;
+  for (const message of body.messages) {
+    bytes += Buffer.byteLength(messageText(message.content));
+    if (typeof message.name === "string") bytes += Buffer.byteLength(message.name);
+    if (message.tool_calls !== undefined) bytes += Buffer.byteLength(JSON.stringify(message.tool_calls));
+  }
+  if (body.tools !== undefined) bytes += Buffer.byteLength(JSON.stringify(body.tools));
+  if (body.response_format !== undefined) bytes += Buffer.byteLength(JSON.stringify(body.response_format));
+  return Math.ceil(bytes / bytesPerToken) + 3 * body.messages.length + 3;
+}
+
+/** The usage with its prompt tokens replaced by `promptTokens` (total adjusted). */
+export function withPromptTokens(usage: Usage, promptTokens: number): Usage {
+  return { ...usage, prompt_tokens: promptTokens, total_tokens: promptTokens + usage.completion_tokens };
+}
+
+/**
  * The stream of `chat.completion.chunk` objects for a request: per choice a role chunk, content (or tool call
  * argument) deltas and a chunk with the finish reason; then, if asked, the usage chunk.
  */

@@ -16,6 +16,8 @@ export const mockUpstreamUsage = `usage: mock-upstream [options]
   --error-rate <0..1>          share of requests answered 500 (default 0)
   --rate-limit-rate <0..1>     share of requests answered 429 (default 0)
   --retry-after-seconds <n>    Retry-After of those 429s (default 1)
+  --bytes-per-token <n>        count chat prompt tokens as UTF-8 bytes / n, like a non-OpenAI tokenizer
+                               (default: OpenAI's o200k tokenizer)
   --api-key <key>              accept only this bearer key (default: any)`;
 
 function number(name: string, value: string | undefined, min: number, max = Number.POSITIVE_INFINITY) {
@@ -44,6 +46,7 @@ export function parseMockUpstreamArgs(
       "error-rate": { type: "string" },
       "rate-limit-rate": { type: "string" },
       "retry-after-seconds": { type: "string" },
+      "bytes-per-token": { type: "string" },
       "api-key": { type: "string" },
     },
   });
@@ -56,6 +59,7 @@ export function parseMockUpstreamArgs(
     errorRate: number("error-rate", values["error-rate"], 0, 1),
     rateLimitRate: number("rate-limit-rate", values["rate-limit-rate"], 0, 1),
     retryAfterSeconds: number("retry-after-seconds", values["retry-after-seconds"], 0),
+    bytesPerToken: number("bytes-per-token", values["bytes-per-token"], 0.001),
   };
   for (const [key, value] of Object.entries(knobs)) {
     if (value !== undefined) Object.assign(options, { [key]: value });

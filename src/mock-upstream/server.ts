@@ -15,6 +15,8 @@ import {
   createChatCompletion,
   createChatCompletionChunks,
   createEmbeddings,
+  promptTokensByBytes,
+  withPromptTokens,
   listMockModels,
   validateChatCompletionRequest,
   validateEmbeddingRequest,
@@ -57,6 +59,11 @@ export interface MockFaults {
   brokenStreamAfterChunks: number | null;
   /** Scripted answers, one consumed per `/v1` request, before the random faults. Default []. */
   failNext: FailSpec[];
+  /**
+   * Count chat prompt tokens as one per this many UTF-8 bytes (plus OpenAI's per-message framing), the way an
+   * upstream with a tokenizer of its own disagrees with OpenAI's. Default null: OpenAI's tokenizer (o200k).
+   */
+  bytesPerToken: number | null;
 }
 
 export interface MockUpstreamOptions extends Partial<MockFaults> {
@@ -66,6 +73,8 @@ export interface MockUpstreamOptions extends Partial<MockFaults> {
   host?: string;
   /** When set, only `Authorization: Bearer <apiKey>` is accepted; otherwise any non-empty bearer token. */
   apiKey?: string;
+  /** Hears every parsed `/v1` chat completion body: lets a test see what the gateway sent. */
+  onChatRequest?: (body: ChatCompletionRequest) => void;
 }
 
 export interface MockUpstreamStats {
@@ -108,6 +117,7 @@ const defaultFaults: MockFaults = {
   hang: false,
   brokenStreamAfterChunks: null,
   failNext: [],
+  bytesPerToken: null,
 };
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -142,6 +152,12 @@ export function mergeFaults(current: MockFaults, partial: unknown): MockFaults {
           throw new TypeError("brokenStreamAfterChunks must be an integer >= 0 or null");
         }
         next.brokenStreamAfterChunks = value as number | null;
+        break;
+      case "bytesPerToken":
+        if (value !== null && !(typeof value === "number" && Number.isFinite(value) && value > 0)) {
+          throw new TypeError("bytesPerToken must be a number > 0 or null");
+        }
+        next.bytesPerToken = value as number | null;
         break;
       case "failNext":
         if (!Array.isArray(value) || !value.every(isRecord))
@@ -284,7 +300,7 @@ const embeddingCacheSize = 256;
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
   // Every answer is counted with the tokenizer: load it before listening, not in the first request's time.
   tokenizerModule();
-  const { port: requestedPort = 0, host = "127.0.0.1", apiKey, ...initialKnobs } = options;
+  const { port: requestedPort = 0, host = "127.0.0.1", apiKey, onChatRequest, ...initialKnobs } = options;
   const initialFaults = mergeFaults(defaultFaults, initialKnobs);
   let faults = mergeFaults(initialFaults, {});
   let closing = false;
@@ -460,12 +476,24 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         if (invalid)
           return sendJson(res, 400, errorBody(invalid.message, "invalid_request_error", invalid.param), headers);
         const request = body as ChatCompletionRequest;
-        if (request.stream !== true) return sendJson(res, 200, createChatCompletion(request), headers);
+        onChatRequest?.(request);
+        const recount = faults.bytesPerToken;
+        if (request.stream !== true) {
+          const completion = createChatCompletion(request);
+          if (recount !== null && completion.usage) {
+            completion.usage = withPromptTokens(completion.usage, promptTokensByBytes(request, recount));
+          }
+          return sendJson(res, 200, completion, headers);
+        }
         stats.streams++;
         const streamOptions = request.stream_options;
         const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true;
         const brokenAfter = fault?.brokenStreamAfterChunks ?? faults.brokenStreamAfterChunks;
-        return writeStream(res, createChatCompletionChunks(request, { includeUsage }), {
+        const chunks = createChatCompletionChunks(request, { includeUsage });
+        const last = chunks.at(-1);
+        if (recount !== null && last?.usage)
+          last.usage = withPromptTokens(last.usage, promptTokensByBytes(request, recount));
+        return writeStream(res, chunks, {
           headers,
           chunkDelayMs: faults.streamChunkDelayMs,
           brokenAfter,

@@ -28,16 +28,22 @@ import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "./cost.ts";
 import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
 import {
-  defaultMaxOutputTokens,
   type LimitState,
   type LimitSubject,
   type Limiter,
   limitSubjectOf,
-  promptTokens,
   type Reservation,
-  worstCaseCostUsd,
 } from "../limits/limiter.ts";
-import type { EstimateBody } from "../limits/estimate.ts";
+import {
+  defaultMaxOutputTokens,
+  type EstimateBody,
+  observedTokensPerByte,
+  type PromptSize,
+  promptSize,
+  promptTokenBound,
+  worstCaseCostUsd,
+} from "../limits/estimate.ts";
+import type { TokenRatios } from "../limits/token-ratios.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
 
@@ -100,6 +106,8 @@ export interface RequestServiceDeps {
   /** Shares one upstream call among identical requests in flight; in-process only when not given. */
   singleFlight?: SingleFlight;
   limiter: Limiter;
+  /** Each model's learned tokens per byte, for reservations that hold whatever the upstream's tokenizer. */
+  tokenRatios: TokenRatios;
 }
 
 // A type alias (not an interface) so that it fits OpenAI's Usage, which allows more fields.
@@ -115,6 +123,8 @@ interface Produced<T> {
   model: string;
   usage: TokenUsage;
   upstreamMs: number;
+  /** The prompt tokens the upstream itself reported for one call (not counted here): what teaches a ratio. */
+  reportedPromptTokens: number | undefined;
 }
 
 /** What the cache holds: enough to answer again without the upstream. */
@@ -140,9 +150,12 @@ interface Job<T> {
   cacheable: boolean;
   /** The stored output for an answer. */
   outputOf(value: T): unknown;
-  /** What the call may use at most, reserved against the limits before it is made. */
-  /** Computed only for a caller with a token limit or a budget: it runs the prompt builder and the tokenizer. */
+  /**
+   * What the call may use at most, reserved against the limits before it is made. Computed only for a caller with
+   * a token limit or a budget (it runs the prompt builder); `size` keeps its prompt's size for the learning after.
+   */
   estimate(): { body: EstimateBody; maxOutputTokens: number };
+  size?: PromptSize;
   /** Calls the upstream with this model (the job's own, or a fallback). */
   call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }
@@ -183,7 +196,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         request.type === "embed"
           ? { body: { input: request.input }, maxOutputTokens: 0 }
           : {
-              body: { messages: chatTask(request.type).build(request, model).messages },
+              body: chatTask(request.type).build(request, model),
               maxOutputTokens: request.options.max_tokens ?? defaultMaxOutputTokens,
             },
       caller,
@@ -196,8 +209,17 @@ export function createRequestService(deps: RequestServiceDeps) {
       metadata: request.metadata ?? {},
       cacheable: request.cache,
       outputOf: (output) => output,
-      call: (callModel, callOptions) => callNative(request, callModel, callOptions),
+      call: (callModel, callOptions) => callNative(caller, request, callModel, callOptions),
     };
+  }
+
+  /**
+   * The chat body a native request sends. A metered caller's request that names no max_tokens is capped at the
+   * default, so that what its reservation holds is a bound on what the call can spend.
+   */
+  function nativeChatBody(caller: Caller, request: Exclude<CreateRequest, { type: "embed" }>, model: string) {
+    const body = chatTask(request.type).build(request, model);
+    return isMetered(caller) && body.max_tokens === undefined ? { ...body, max_tokens: defaultMaxOutputTokens } : body;
   }
 
   /** POST /requests: the answer is the request object. */
@@ -206,6 +228,7 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   async function callNative(
+    caller: Caller,
     request: CreateRequest,
     model: string,
     callOptions: CallOptions,
@@ -221,15 +244,17 @@ export function createRequestService(deps: RequestServiceDeps) {
         model,
         usage: { prompt_tokens, completion_tokens: 0, total_tokens },
         upstreamMs: call.upstreamMs,
+        reportedPromptTokens: prompt_tokens,
       };
     }
 
     const task = chatTask(request.type);
-    const body = task.build(request, model);
+    const body = nativeChatBody(caller, request, model);
     const attempts = task.retryInvalidOutput ? 2 : 1;
     let usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     let upstreamMs = 0;
     let problem = "";
+    let reportedPromptTokens: number | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) callOptions.onRetry?.({ attempt, reason: "invalid output", delayMs: 0 });
       const call = await provider.chatCompletion(body, callOptions);
@@ -237,8 +262,9 @@ export function createRequestService(deps: RequestServiceDeps) {
       upstreamMs += call.upstreamMs;
       // Tokens of a rejected attempt were still spent, so they are billed too.
       usage = addUsage(usage, call.value.usage);
+      reportedPromptTokens = call.value.usage?.prompt_tokens;
       const parsed = task.parse(call.value, request);
-      if (parsed.ok) return { value: parsed.output, model, usage, upstreamMs };
+      if (parsed.ok) return { value: parsed.output, model, usage, upstreamMs, reportedPromptTokens };
       problem = parsed.problem;
     }
     throw new AppError("upstream_invalid_output", `${problem} (after ${attempts} attempts)`);
@@ -254,7 +280,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     context: CallContext,
   ): Promise<ChatStream> {
     const { call: _call, ...job } = nativeJob(caller, request, context);
-    const body = chatTask(request.type).build(request, job.model);
+    const body = nativeChatBody(caller, request, job.model);
     // Cached as the text, like a plain native request, so either answers the other's repeats.
     return stream(job, body, textCodec);
   }
@@ -279,18 +305,36 @@ export function createRequestService(deps: RequestServiceDeps) {
     return options;
   }
 
-  function chatJob(caller: Caller, body: ChatCompletionRequest, context: CallContext): Job<ChatCompletion> {
+  /**
+   * The body a /v1 chat call sends: as the client gave it, but for a metered caller that names neither
+   * max_completion_tokens nor max_tokens, capped at the default (OpenAI's max_completion_tokens, which every one of
+   * its models takes), so that the reservation bounds what the call can spend.
+   */
+  function cappedChatBody(caller: Caller, body: ChatCompletionRequest): ChatCompletionRequest {
+    if (!isMetered(caller) || typeof body.max_completion_tokens === "number" || typeof body.max_tokens === "number") {
+      return body;
+    }
+    return { ...body, max_completion_tokens: defaultMaxOutputTokens };
+  }
+
+  /** `body` as it goes upstream (cappedChatBody); `asked` as the client sent it, for the cache key and the record. */
+  function chatJob(
+    caller: Caller,
+    body: ChatCompletionRequest,
+    context: CallContext,
+    asked: ChatCompletionRequest = body,
+  ): Job<ChatCompletion> {
     const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxOutputTokens;
     const choices = typeof body.n === "number" && body.n > 1 ? body.n : 1;
     return {
-      estimate: () => ({ body: { messages: body.messages, tools: body.tools }, maxOutputTokens: maxOutput * choices }),
+      estimate: () => ({ body, maxOutputTokens: maxOutput * choices }),
       caller,
       context,
       type: "chat",
       source: "openai",
       model: body.model,
-      input: body.messages,
-      options: openAIOptions(body),
+      input: asked.messages,
+      options: openAIOptions(asked),
       metadata: {},
       cacheable: true,
       outputOf: completionOutput,
@@ -299,19 +343,26 @@ export function createRequestService(deps: RequestServiceDeps) {
         observeUpstream(model, call.upstreamMs);
         const usage =
           call.value.usage ?? countedUsage(body, call.value.choices.map((c) => c.message.content ?? "").join(""));
-        return { value: call.value, model: call.value.model || model, usage, upstreamMs: call.upstreamMs };
+        return {
+          value: call.value,
+          model: call.value.model || model,
+          usage,
+          upstreamMs: call.upstreamMs,
+          reportedPromptTokens: call.value.usage?.prompt_tokens,
+        };
       },
     };
   }
 
   /** POST /v1/chat/completions: the answer is OpenAI's completion object. */
   function chatCompletion(caller: Caller, body: ChatCompletionRequest, context: CallContext) {
-    return run(chatJob(caller, body, context));
+    return run(chatJob(caller, cappedChatBody(caller, body), context, body));
   }
 
   /** POST /v1/chat/completions with `stream: true`. */
   function chatCompletionStream(caller: Caller, body: ChatCompletionRequest, context: CallContext) {
-    return stream(chatJob(caller, body, context), body, completionCodec);
+    const sent = cappedChatBody(caller, body);
+    return stream(chatJob(caller, sent, context, body), sent, completionCodec);
   }
 
   /** POST /v1/embeddings. */
@@ -337,6 +388,7 @@ export function createRequestService(deps: RequestServiceDeps) {
           model,
           usage: { prompt_tokens, completion_tokens: 0, total_tokens },
           upstreamMs: call.upstreamMs,
+          reportedPromptTokens: prompt_tokens,
         };
       },
     });
@@ -554,7 +606,15 @@ export function createRequestService(deps: RequestServiceDeps) {
         // Identical requests arriving together share this call; the others are answered as cache hits.
         const flight = await singleFlight.run(key, call, async () => {
           const entry = await lookup(job, key);
-          return entry && { value: entry.value, model: entry.model, usage: entry.usage, upstreamMs: 0 };
+          return (
+            entry && {
+              value: entry.value,
+              model: entry.model,
+              usage: entry.usage,
+              upstreamMs: 0,
+              reportedPromptTokens: undefined,
+            }
+          );
         });
         produced = flight.value;
         shared = flight.shared;
@@ -605,18 +665,49 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
     const cost = costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens);
     void limiter.settle(reservation, { tokens: produced.usage.total_tokens, costUsd: cost ?? 0 });
+    learn(job, progress.model, produced.reportedPromptTokens);
     return produced;
   }
 
+  /**
+   * What the upstream reported of a call's prompt teaches the model's tokens per byte. A metered call measured its
+   * prompt already; another is measured only while the model has no ratio here yet, so a model is learned from its
+   * first calls whoever makes them, and the hot path of unmetered callers does not pay for it after that.
+   */
+  function learn(job: JobInfo<unknown>, model: string, reportedPromptTokens: number | undefined): void {
+    if (!reportedPromptTokens || reportedPromptTokens <= 0) return;
+    if (!job.size && deps.tokenRatios.has(model)) return;
+    const size = job.size ?? promptSize(job.estimate().body);
+    const observed = observedTokensPerByte(size, reportedPromptTokens);
+    if (observed !== undefined) deps.tokenRatios.learn(model, observed);
+  }
+
+  /**
+   * Holds the most the call can use: the prompt's bytes at each model's learned tokens per byte, plus its output
+   * cap, at the highest price among the models it may fall back to.
+   */
   function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {
-    // Without a token limit or a budget there is nothing to hold: skip the tokenizer on the hot path.
+    // Without a token limit or a budget there is nothing to hold: skip the estimate on the hot path.
     if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
       return limiter.reserve(subject, { tokens: 0, costUsd: 0 });
     }
     const estimate = job.estimate();
-    const prompt = promptTokens(estimate.body);
+    const size = promptSize(estimate.body);
+    job.size = size;
     const output = estimate.maxOutputTokens;
-    return limiter.reserve(subject, { tokens: prompt + output, costUsd: worstCaseCostUsd(job.model, prompt, output) });
+    let tokens = 0;
+    let cost = 0;
+    for (const model of modelsOf(job)) {
+      const prompt = promptTokenBound(size, deps.tokenRatios.tokensPerByte(model));
+      tokens = Math.max(tokens, prompt + output);
+      cost = Math.max(cost, worstCaseCostUsd(model, prompt, output));
+    }
+    return limiter.reserve(subject, { tokens, costUsd: cost });
+  }
+
+  /** The job's model, then the fallbacks configured for it (or for its type). */
+  function modelsOf(job: JobInfo<unknown>): string[] {
+    return [job.model, ...(settings.fallbacks?.[job.model] ?? settings.fallbacks?.[job.type] ?? [])];
   }
   /** Releases a reservation whose call never happened (refused, answered from the cache, or shared). */
   function giveBack(reserving: Promise<Reservation>): void {
@@ -633,7 +724,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     progress: Progress,
     attempt: (model: string) => Promise<R>,
   ): Promise<R> {
-    const models = [job.model, ...(settings.fallbacks?.[job.model] ?? settings.fallbacks?.[job.type] ?? [])];
+    const models = modelsOf(job);
     for (let i = 0; ; i++) {
       const model = models[i]!;
       progress.model = model;
@@ -779,8 +870,10 @@ export function createRequestService(deps: RequestServiceDeps) {
           model: completion.model || job.model,
           usage,
           upstreamMs: performance.now() - upstreamStarted,
+          reportedPromptTokens: gatherer.usage()?.prompt_tokens,
         };
         await settle(usage, produced.model);
+        learn(cacheJob, progress.model, produced.reportedPromptTokens);
         const record = completedRecord(job, produced, progress, startedAt, started);
         await store(record);
         countUsage(record);
@@ -827,6 +920,11 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   return { create, createStream, chatCompletion, chatCompletionStream, embeddings };
+}
+
+/** A caller whose calls are reserved against a token limit or a budget before they are made. */
+function isMetered(caller: Caller): boolean {
+  return Boolean(caller.user.tpm || caller.key?.tpm || caller.user.monthlyBudgetUsd !== null);
 }
 
 /**
