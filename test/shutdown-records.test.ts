@@ -188,3 +188,37 @@ describe("a client that leaves during the drain: its request is recorded as canc
     assert.deepEqual(unstored, [], "every record reached the writer while it was open");
   });
 });
+
+describe("a cached answer replayed as a stream and stopped midway", () => {
+  let service: TestService;
+  before(async () => {
+    service = await startTestService({ backend: "postgres" });
+  });
+  after(() => service?.close());
+
+  test("is recorded as cancelled, like a live stream its reader left", async () => {
+    const user = await service.createUser();
+    const body = {
+      model: "gpt-4o-mini",
+      stream: true,
+      messages: [{ role: "user" as const, content: `replay ${randomBytes(4).toString("hex")}` }],
+    };
+    // Fill the cache with a whole stream.
+    const filled = await service.call("POST", "/v1/chat/completions", { key: user.key, body });
+    assert.equal(filled.status, 200, filled.text);
+
+    // The same request, read one chunk at a time through the pipeline itself, then dropped by its reader.
+    const { requestService, users } = service.running.services;
+    const caller = { user: (await users.get(user.id))!, key: null };
+    const replay = await requestService.chatCompletionStream(caller, body, { cacheMode: "use" });
+    assert.equal(replay.cache, "hit");
+    assert.equal((await replay.chunks.next()).done, false);
+    await replay.chunks.return(undefined as never);
+
+    const list = await service.call("GET", "/requests?limit=10", { key: user.key });
+    const statuses = (list.body.data as Array<{ status: string; cached: boolean; error: { code: string } | null }>).map(
+      (item) => `${item.status}:${item.cached}:${item.error?.code ?? ""}`,
+    );
+    assert.deepEqual(statuses.sort(), ["cancelled:true:client_closed", "completed:false:"]);
+  });
+});

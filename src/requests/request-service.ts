@@ -780,7 +780,19 @@ export function createRequestService(deps: RequestServiceDeps) {
         cache: "hit",
         rateLimit: admitted,
         chunks: (async function* replay() {
-          for (const chunk of completionToChunks(codec.decode(hit.value, hit))) yield chunk;
+          let replayed = false;
+          try {
+            for (const chunk of completionToChunks(codec.decode(hit.value, hit))) yield chunk;
+            replayed = true;
+          } finally {
+            // A reader that stopped (a client gone, a shutdown cutting it) still leaves the request's record.
+            if (!replayed) {
+              const cut = hitRecord(job, hit, startedAt, started);
+              cut.status = "cancelled";
+              cut.error = { code: "client_closed", message: "the client stopped reading" };
+              await store(cut).catch(ignore);
+            }
+          }
           const record = hitRecord(job, hit, startedAt, started);
           await store(record);
           return record;
