@@ -5,8 +5,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "./config.ts";
 import { createAuthHook } from "./http/auth.ts";
+import { createClientErrorHandler, handleExpectations, refuseUnmetExpectation } from "./http/connection-errors.ts";
 import { registerCors } from "./http/cors.ts";
-import { errorHandler, notFoundHandler } from "./http/error-handler.ts";
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from "./http/error-handler.ts";
 import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
 import { createIdempotencyHooks } from "./http/idempotency.ts";
@@ -47,7 +48,11 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     trustProxy: trustProxyOf(config.TRUST_PROXY),
     return503OnClosing: true,
     forceCloseConnections: "idle",
+    // What Node's parser and Fastify's router refuse before any route runs answers in the API's error shapes too.
+    clientErrorHandler: createClientErrorHandler(services.logger as FastifyBaseLogger),
+    frameworkErrors: frameworkErrorHandler,
   });
+  handleExpectations(app.server, config.BODY_LIMIT_BYTES);
 
   // Only JSON bodies: a text/plain body is refused with 415 instead of being parsed as a string.
   app.removeContentTypeParser("text/plain");
@@ -68,6 +73,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   app.addHook("onRequest", securityHeaders);
   // Before the auth hook, so that a 401 or 429 still carries the CORS headers a browser needs to read it.
   await registerCors(app, config.CORS_ORIGINS);
+  app.addHook("onRequest", refuseUnmetExpectation);
   app.addHook(
     "onRequest",
     createAuthHook({

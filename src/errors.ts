@@ -5,6 +5,7 @@
 export const errorTable = {
   invalid_json: { status: 400, title: "Malformed JSON" },
   invalid_request: { status: 400, title: "Invalid request" },
+  request_timeout: { status: 408, title: "Request timeout" },
   validation_failed: { status: 422, title: "Validation failed" },
   unauthorized: { status: 401, title: "Unauthorized" },
   forbidden: { status: 403, title: "Forbidden" },
@@ -12,8 +13,11 @@ export const errorTable = {
   method_not_allowed: { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
   payload_too_large: { status: 413, title: "Payload too large" },
+  uri_too_long: { status: 414, title: "URI too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  expectation_failed: { status: 417, title: "Expectation failed" },
   rate_limited: { status: 429, title: "Rate limit exceeded" },
+  headers_too_large: { status: 431, title: "Request header fields too large" },
   // nginx's convention: nobody reads this answer, but the log and the metrics say what happened.
   client_closed: { status: 499, title: "Client closed the request" },
   budget_exceeded: { status: 429, title: "Budget exceeded" },
@@ -115,6 +119,10 @@ function openAIErrorType(code: ErrorCode): string {
     case "client_closed":
     case "payload_too_large":
     case "unsupported_media_type":
+    case "request_timeout":
+    case "uri_too_long":
+    case "expectation_failed":
+    case "headers_too_large":
       return "invalid_request_error";
     case "unauthorized":
       return "authentication_error";

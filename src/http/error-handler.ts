@@ -4,10 +4,17 @@ import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from 
 import { isDatabaseUnavailable } from "../db/client.ts";
 import { InvalidCursorError } from "../db/cursor.ts";
 import { requestTypes } from "../db/types.ts";
+import { securityHeaders } from "./security-headers.ts";
+import { closeInStagesAfterAnswer } from "./staged-close.ts";
 
 /** Under /v1 errors take OpenAI's shape, so its SDKs raise their own typed errors; elsewhere RFC 9457. */
 export function isOpenAIRoute(request: FastifyRequest): boolean {
-  return request.url.startsWith("/v1/") || request.url === "/v1";
+  return isOpenAIPath(request.url);
+}
+
+/** The same decision from a request target alone, for answers given before Fastify has a request. */
+export function isOpenAIPath(url: string): boolean {
+  return url.startsWith("/v1/") || url === "/v1";
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
@@ -33,7 +40,24 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   } else if (appError.code === "service_unavailable" && !isAppError(error)) {
     request.log.warn({ err: error, requestId: request.id }, "a dependency is unavailable");
   }
+  if (appError.code === "payload_too_large") {
+    // The client may still be writing the body: this connection ends after the answer, but only once the rest of
+    // the body has been read (within bounds), so that the client gets to read the 413 instead of a reset.
+    reply.header("connection", "close");
+    closeInStagesAfterAnswer(request.raw);
+  }
   return sendError(request, reply, appError);
+}
+
+/**
+ * Errors Fastify meets while routing (a URL it cannot decode, a path parameter over the length limit): no hook runs
+ * for these, so the request id and security headers and the request's log line come from here.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header("x-request-id", request.id);
+  securityHeaders(request, reply).catch((err) => request.log.warn({ err }, "security headers not set"));
+  errorHandler(error, request, reply);
+  request.log.info({ method: request.method, route: "unmatched", status: reply.statusCode }, "request");
 }
 
 const fieldPath = (instancePath: string) => instancePath.replace(/^\//, "").replaceAll("/", ".");
@@ -95,6 +119,14 @@ function toAppError(error: FastifyError): AppError {
       });
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new AppError("invalid_request", "the Content-Length header does not match the body");
+    case "FST_ERR_BAD_URL":
+      return new AppError("invalid_request", "the URL's path is not validly percent-encoded", {
+        errors: [{ path: "url", message: "is not validly percent-encoded" }],
+      });
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new AppError("uri_too_long", "a path parameter of the URL is longer than the service accepts", {
+        errors: [{ path: "url", message: "has a path parameter that is too long" }],
+      });
   }
   // Every paginated list reports a cursor it did not hand out the same way.
   if (error instanceof InvalidCursorError) {
