@@ -111,7 +111,10 @@ function addInput(size: PromptSize, input: unknown): void {
   }
   if (!Array.isArray(input)) return;
   // Native chat input: a list of {role, content} messages.
-  if (input.some(isRecord)) return addMessages(size, input);
+  if (input.some(isRecord)) {
+    addMessages(size, input);
+    return;
+  }
   for (const item of input) {
     if (typeof item === "string") size.bytes += Buffer.byteLength(item);
     // Embeddings given as token ids: exactly that many tokens.
