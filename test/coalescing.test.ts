@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { type MockUpstream, startMockUpstream } from "../src/mock-upstream/server.ts";
 import { createSingleFlight } from "../src/requests/single-flight.ts";
 import { createTestPostgres, type TestPostgres } from "./helpers/databases.ts";
+import { pollUntil } from "./helpers/processes.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
 /** Identical requests in flight together share one upstream call; each is still a request of its own. */
@@ -41,12 +41,15 @@ describe("coalescing identical requests", () => {
   });
 
   test("requests sharing a call hold no tokens of their own: the user's other requests still fit in tpm", async () => {
-    // Room for two calls of max_tokens 100 (~110 tokens reserved each), not three: while 10 identical requests share
-    // one call, a different request of ~70 fits only if the nine waiting ones reserved nothing.
+    // Room for two calls of max_tokens 100 (~160 tokens reserved each: the output, the prompt's ~20 bytes and the
+    // chat template's 40), not for two and a different request of ~120 (max_tokens 60): while 10 identical requests
+    // share one call, the different one fits only if the nine waiting ones reserved nothing. The rpm limit never
+    // binds: its window shows, on GET /me, how many of the 10 have been admitted.
     const limited = await service.createUser();
+    const rpm = 1_000;
     const patched = await service.call("PATCH", `/admin/users/${limited.id}`, {
       key: service.adminKey,
-      body: { limits: { tpm: 260 } },
+      body: { limits: { tpm: 380, rpm } },
     });
     assert.equal(patched.status, 200, patched.text);
     const chat = (content: string, maxTokens: number) => ({
@@ -60,7 +63,19 @@ describe("coalescing identical requests", () => {
     const together = Array.from({ length: 10 }, () =>
       service.call("POST", "/v1/chat/completions", { key: limited.key, body: same }),
     );
-    await sleep(150);
+    // The different request goes once the shared call is at the upstream and all 10 have been admitted: a request
+    // reserves (or, joining the call, does not) right after its admission.
+    let admitted = 0;
+    await pollUntil(
+      async () => {
+        const me = await service.call("GET", "/me", { key: limited.key });
+        admitted = rpm - me.body.usage.rate_limits.requests.remaining;
+        return admitted === 10 && chatCalls() - before === 1;
+      },
+      5_000,
+      () => `${admitted} of the 10 admitted, ${chatCalls() - before} upstream calls`,
+      10,
+    );
     const other = await service.call("POST", "/v1/chat/completions", {
       key: limited.key,
       body: chat(`other ${Date.now()}`, 60),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import { pollUntil } from "./helpers/processes.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
 /** Idempotency-Key: a retry gets the first answer and is neither run, stored nor billed again. */
@@ -104,11 +105,20 @@ describe("Idempotency-Key set to reject while running (memory store)", () => {
   after(() => service.close());
 
   test("a retry while the first runs gets 409; after it, the first answer", async () => {
-    service.upstream!.setFaults({ latencyMs: 300 });
+    // The first call stays at the upstream this long: the time the retry has to arrive while it runs.
+    service.upstream!.setFaults({ latencyMs: 1_000 });
+    const calls = () => service.upstream!.stats().requests["POST /v1/chat/completions"] ?? 0;
+    const before = calls();
     const body = { type: "summarize", input: `reject ${Date.now()}` };
     const headers = { "idempotency-key": `k-${Date.now()}` };
     const first = service.call("POST", "/requests", { key: user.key, body, headers });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Its call reaching the upstream means the first holds the key and is running.
+    await pollUntil(
+      () => calls() > before,
+      5_000,
+      () => "the first request's call never reached the upstream",
+      5,
+    );
     const early = await service.call("POST", "/requests", { key: user.key, body, headers });
     assert.equal(early.status, 409);
     const done = await first;

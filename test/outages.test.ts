@@ -192,6 +192,7 @@ describe("dependency outages", () => {
     };
     cleanup(stopLoad);
 
+    // The load runs a while with Redis up before it goes: a span of time, not a wait for something to happen.
     await delay(1_500);
     phase = "down";
     await redis.stop();
@@ -248,6 +249,7 @@ describe("dependency outages", () => {
       100,
     );
     const cacheAgainMs = Date.now() - upAt;
+    // And a while longer with Redis back: again a span of time.
     await delay(1_000);
     await stopLoad();
 

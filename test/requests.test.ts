@@ -19,10 +19,11 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
   const post = (key: string, body: unknown, headers?: Record<string, string>) =>
     service.call("POST", "/requests", { key, body, headers });
 
-  function assertRequestObject(body: Record<string, unknown>, type: string) {
+  /** The contract's request object, for the request `sent`: its metadata as sent, `{}` when it sent none. */
+  function assertRequestObject(body: Record<string, unknown>, sent: Record<string, unknown>) {
     assert.match(String(body.id), /^req_[0-9a-z]{21}$/);
     assert.equal(body.object, "request");
-    assert.equal(body.type, type);
+    assert.equal(body.type, sent.type);
     assert.equal(body.status, "completed");
     assert.equal(body.provider, "openai");
     assert.equal(typeof body.model, "string");
@@ -32,7 +33,7 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     assert.equal(typeof body.latency_ms, "number");
     assert.ok(!Number.isNaN(Date.parse(String(body.created_at))));
     assert.ok(!Number.isNaN(Date.parse(String(body.completed_at))));
-    assert.deepEqual(body.metadata, body.metadata ?? {});
+    assert.deepEqual(body.metadata, sent.metadata ?? {});
   }
 
   test("every type answers 201 with the contract's request object", async () => {
@@ -82,12 +83,12 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
       },
     ];
     for (const { body, check } of cases) {
-      const answer = await post(alice.key, { ...body, metadata: { case: String(body.type) } });
+      const sent = { ...body, metadata: { case: String(body.type) } };
+      const answer = await post(alice.key, sent);
       assert.equal(answer.status, 201, `${body.type}: ${answer.text}`);
       assert.equal(answer.headers.get("location"), `/requests/${answer.body.id}`);
       assert.equal(answer.headers.get("x-cache"), "miss");
-      assertRequestObject(answer.body, String(body.type));
-      assert.deepEqual(answer.body.metadata, { case: body.type });
+      assertRequestObject(answer.body, sent);
       assert.equal(answer.body.cached, false);
       assert.ok(answer.body.cost_usd > 0, `${body.type} has a price: ${answer.body.cost_usd}`);
       check(answer.body.output);
@@ -101,6 +102,7 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     const second = await post(alice.key, body);
     assert.equal(first.status, 201);
     assert.equal(second.status, 201);
+    assertRequestObject(first.body, body);
     assert.equal(first.headers.get("x-cache"), "miss");
     assert.equal(second.headers.get("x-cache"), "hit");
     assert.equal(second.body.cached, true);

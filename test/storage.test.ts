@@ -84,16 +84,20 @@ describe("request writer batching (no database)", () => {
 
   test("writes arriving while a batch is in flight go together in the next batch, capped at maxBatchSize", async () => {
     const batches: string[][] = [];
+    const firstStarted = gate();
     const first = gate();
     const writer = createRequestWriter({
       maxBatchSize: 3,
       insertMany: async (records) => {
         batches.push(records.map((r) => r.id));
-        if (batches.length === 1) await first.wait;
+        if (batches.length === 1) {
+          firstStarted.open();
+          await first.wait;
+        }
       },
     });
     const a = writer.write(makeRecord("usr_x", { id: "a" }));
-    await sleep(1); // a's batch is now in flight
+    await firstStarted.wait; // a's batch is now in flight
     const rest = ["b", "c", "d", "e"].map((id) => writer.write(makeRecord("usr_x", { id })));
     assert.equal(writer.pending(), 5);
     first.open();
@@ -579,17 +583,23 @@ for (const backend of storageBackends) {
 
       test("close flushes what is queued, then refuses new writes", async () => {
         const userId = await newUser("writer-close");
+        // The first batch is held in flight until the writer is closing, with more queued behind it.
+        const inFlight = gate();
+        const release = gate();
         const writer = createRequestWriter({
           insertMany: async (records) => {
-            await sleep(20);
+            inFlight.open();
+            await release.wait;
             return requestsRepo.insertMany(records);
           },
         });
         const records = Array.from({ length: 5 }, () => makeRecord(userId));
         const writes = records.map((record) => writer.write(record));
-        await sleep(5);
+        await inFlight.wait;
         writes.push(writer.write(makeRecord(userId)));
-        await writer.close();
+        const closing = writer.close();
+        release.open();
+        await closing;
         assert.equal(writer.pending(), 0);
         await Promise.all(writes);
         assert.equal((await requestsRepo.list({ userId, limit: 100 })).data.length, 6);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
-import { startTestService, type TestService } from "./helpers/service.ts";
+import { pollUntil } from "./helpers/processes.ts";
+import { type CallResult, startTestService, type TestService } from "./helpers/service.ts";
 
 /** What a client sees, and what is stored, when the upstream misbehaves. */
 describe("upstream faults through the service", () => {
@@ -45,7 +45,9 @@ describe("upstream faults through the service", () => {
 
   test("a client that goes away cancels the upstream call, and the request is stored as cancelled", async () => {
     service.upstream!.setFaults({ latencyMs: 1_000 });
-    const disconnectsBefore = service.upstream!.stats().clientDisconnects;
+    const stats = () => service.upstream!.stats();
+    const disconnectsBefore = stats().clientDisconnects;
+    const callsBefore = stats().requests["POST /v1/chat/completions"] ?? 0;
     const body = JSON.stringify({ type: "summarize", input: "I will not wait", cache: false });
     const url = new URL(`${service.url}/requests`);
     const pending = request(url, {
@@ -54,23 +56,34 @@ describe("upstream faults through the service", () => {
     });
     pending.on("error", () => {});
     pending.end(body);
-    await delay(200);
+    // The client goes away once its call is at the upstream (which then holds it for latencyMs).
+    await pollUntil(
+      () => (stats().requests["POST /v1/chat/completions"] ?? 0) > callsBefore,
+      5_000,
+      () => "the call never reached the upstream",
+      5,
+    );
     pending.destroy();
 
     let cancelled: { status: string; error: { code: string } } | undefined;
-    for (let i = 0; i < 50 && !cancelled; i++) {
-      await delay(50);
-      const list = await service.call("GET", "/requests?status=cancelled", { key: user.key });
-      cancelled = list.body.data[0];
-    }
+    await pollUntil(
+      async () => {
+        const list = await service.call("GET", "/requests?status=cancelled", { key: user.key });
+        cancelled = list.body.data[0];
+        return cancelled !== undefined;
+      },
+      5_000,
+      () => "the request was not stored as cancelled",
+    );
     service.upstream!.setFaults({ latencyMs: 0 });
-    assert.ok(cancelled, "the request was stored as cancelled");
-    assert.equal(cancelled.error.code, "client_closed");
-    assert.ok(service.upstream!.stats().clientDisconnects > disconnectsBefore, "the upstream saw the call closed");
+    assert.equal(cancelled?.error.code, "client_closed");
+    assert.ok(stats().clientDisconnects > disconnectsBefore, "the upstream saw the call closed");
   });
 });
 
 describe("fallbacks, the total deadline and the circuit breaker", () => {
+  // Long enough that the open circuit is surely seen refusing; the test waits it out by asking, not by sleeping.
+  const coolDownMs = 1_000;
   let service: TestService;
   let user: { id: string; key: string };
 
@@ -83,7 +96,7 @@ describe("fallbacks, the total deadline and the circuit breaker", () => {
         UPSTREAM_TOTAL_TIMEOUT_MS: "400",
         UPSTREAM_FALLBACKS: JSON.stringify({ "gpt-4o": ["gpt-4o-mini"], translate: ["gpt-4.1-mini"] }),
         CIRCUIT_FAILURE_THRESHOLD: "3",
-        CIRCUIT_COOL_DOWN_MS: "1000",
+        CIRCUIT_COOL_DOWN_MS: String(coolDownMs),
       },
     });
     user = await service.createUser();
@@ -131,7 +144,10 @@ describe("fallbacks, the total deadline and the circuit breaker", () => {
     // A success first: failures of the tests before must not count toward this one.
     assert.equal((await post({ type: "chat", input: `fine ${Date.now()}` })).status, 201);
     service.upstream!.setFaults({ failNext: [{ status: 500 }, { status: 500 }, { status: 500 }] });
+    let thirdFailureSentAt = 0;
     for (let i = 0; i < 3; i++) {
+      // The circuit opens while the third failure is answered, so not before it was sent.
+      thirdFailureSentAt = Date.now();
       assert.equal((await post({ type: "chat", input: `fail ${i} ${Date.now()}` })).status, 502);
     }
     const before = calls();
@@ -140,9 +156,22 @@ describe("fallbacks, the total deadline and the circuit breaker", () => {
     assert.ok(Number(open.headers.get("retry-after")) >= 1);
     assert.equal(calls(), before, "an open circuit makes no upstream call");
 
-    await delay(1_100);
-    const probe = await post({ type: "chat", input: `probe ${Date.now()}` });
-    assert.equal(probe.status, 201, "the probe went through and closed the circuit");
+    // What ends the cool-down is time itself: ask until a call is let through, each refusal without an upstream call.
+    let probe: CallResult | undefined;
+    let refusals = 0;
+    await pollUntil(
+      async () => {
+        probe = await post({ type: "chat", input: `probe ${Date.now()}` });
+        if (probe.status !== 503) return true;
+        refusals++;
+        return false;
+      },
+      coolDownMs + 5_000,
+      () => `the circuit still refused after ${refusals} tries`,
+    );
+    assert.equal(probe?.status, 201, "the probe went through and closed the circuit");
+    assert.equal(calls(), before + 1, "the refusals made no upstream call; the probe made one");
+    assert.ok(Date.now() - thirdFailureSentAt >= coolDownMs, "the circuit stayed open for its cool-down");
     assert.equal((await post({ type: "chat", input: `after ${Date.now()}` })).status, 201);
   });
 });

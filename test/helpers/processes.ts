@@ -1,6 +1,7 @@
 /**
- * Small pieces the throwaway servers and the service child process share: a free port, a line-keeping reader of a
- * child's output, and a last-chance cleanup that runs even when a test file crashes before its `after` hooks.
+ * Small pieces the throwaway servers, the service child process and the tests share: a free port, a line-keeping
+ * reader of a child's output, a bounded wait for a condition, and a last-chance cleanup that runs even when a test
+ * file crashes before its `after` hooks.
  */
 import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
@@ -56,9 +57,12 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
-/** Polls `probe` until it resolves true, or throws `describe()` once `timeoutMs` has passed. */
+/**
+ * Polls `probe` until it is (or resolves) true, or throws `describe()` once `timeoutMs` has passed. Tests wait with
+ * it for something to happen, rather than sleeping for a time guessed to be long enough.
+ */
 export async function pollUntil(
-  probe: () => Promise<boolean>,
+  probe: () => boolean | Promise<boolean>,
   timeoutMs: number,
   describe: () => string,
   intervalMs = 50,
