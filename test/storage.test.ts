@@ -223,8 +223,12 @@ for (const backend of storageBackends) {
           const second = await writerPid();
           assert.notEqual(second, first);
 
-          // A statement that fails gives its connection back too: it may be mid-error.
+          // A value the server refuses (a data exception) leaves the connection as it was: the request writer then
+          // writes the rows of that batch apart, on the same connection.
           await assert.rejects(database.writer.query({ text: "select 1/0", values: [] }), /division by zero/);
+          assert.equal(await writerPid(), second);
+          // Any other failing statement gives its connection back: it may be mid-error.
+          await assert.rejects(database.writer.query({ text: "select * from no_such_table", values: [] }), /exist/);
           assert.notEqual(await writerPid(), second);
         } finally {
           // Returns the held connection before ending the pool, which would otherwise wait for it forever.

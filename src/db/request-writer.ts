@@ -90,38 +90,42 @@ export function createRequestWriter(options: RequestWriterOptions): RequestWrite
     const batch = queue.splice(0, maxBatchSize);
     if (batch.length === 0) return;
     inFlight = batch.length;
+    // Writers hear of their outcome only once the batch is no longer in flight, so that pending() is right for
+    // whoever resumes first.
+    const outcomes: Array<() => void> = [];
     try {
-      await commit(batch);
+      await commit(batch, outcomes);
     } finally {
       inFlight = 0;
+      for (const settle of outcomes) settle();
       schedule();
     }
   }
 
   /** Writes the entries in one statement; a failure tied to the rows is narrowed down to the row at fault. */
-  async function commit(entries: Entry[]): Promise<void> {
+  async function commit(entries: Entry[], outcomes: Array<() => void>): Promise<void> {
     try {
       await options.insertMany(entries.map((entry) => entry.record));
-      for (const entry of entries) entry.resolve();
+      for (const entry of entries) outcomes.push(entry.resolve);
       return;
     } catch (error) {
-      if (!isRowError(error)) return fail(entries, error);
+      if (!isRowError(error)) return fail(entries, error, outcomes);
       if (entries.length > 1) {
         // Each half is one statement again: one bad row among n costs about 2·log2(n) more statements.
         const middle = entries.length >>> 1;
-        await commit(entries.slice(0, middle));
-        await commit(entries.slice(middle));
+        await commit(entries.slice(0, middle), outcomes);
+        await commit(entries.slice(middle), outcomes);
         return;
       }
       const [entry] = entries as [Entry];
       const reduced = options.salvage?.(entry.record, error);
-      if (!reduced) return fail(entries, error);
+      if (!reduced) return fail(entries, error, outcomes);
       try {
         await options.insertMany([reduced]);
       } catch {
-        return fail(entries, error);
+        return fail(entries, error, outcomes);
       }
-      entry.resolve();
+      outcomes.push(entry.resolve);
       report(() => options.onSalvaged?.(entry.record, error));
     }
   }
@@ -134,8 +138,8 @@ export function createRequestWriter(options: RequestWriterOptions): RequestWrite
     }
   }
 
-  function fail(entries: Entry[], error: unknown): void {
-    for (const entry of entries) entry.reject(error);
+  function fail(entries: Entry[], error: unknown, outcomes: Array<() => void>): void {
+    for (const entry of entries) outcomes.push(() => entry.reject(error));
     report(() => options.onError?.(error, entries.length));
   }
 
