@@ -157,6 +157,29 @@ describe("single flight across instances (shared Redis)", () => {
   });
   after(() => redis.quit());
 
+  for (const shared of [true, false]) {
+    test(`a request that missed the cache just before a leader's fill, arriving after the leader is gone, is answered from the fill (${shared ? "Redis" : "in process"})`, async () => {
+      const key = `late-${Date.now()}-${Math.random()}`;
+      const answerKey = `test:answer:${key}`;
+      const flight = createSingleFlight({ redis: shared ? redis : undefined, lockTtlMs: 5_000, pollIntervalMs: 5 });
+      const readShared = async () => (await redis.get(answerKey)) ?? undefined;
+      let calls = 0;
+      const lead = async () => {
+        calls++;
+        await redis.set(answerKey, "the leader's answer", "PX", 5_000);
+        return "the leader's answer";
+      };
+      // The leader runs, fills and releases, and is forgotten.
+      assert.deepEqual(await flight.run(key, lead, readShared), { value: "the leader's answer", shared: false });
+      assert.equal(flight.running(key), false);
+      // The late request's own lookup (before the fill) had missed; it reaches the single flight only now.
+      assert.deepEqual(await flight.run(key, lead, readShared), { value: "the leader's answer", shared: true });
+      assert.equal(calls, 1, "the upstream was called once");
+      assert.equal(await redis.exists(`arh:flight:${key}`), 0, "no lock is left behind");
+      await redis.del(answerKey);
+    });
+  }
+
   test("a leader that fills and releases between a waiter's read and its lock check is not called again", async () => {
     const key = `race-${Date.now()}-${Math.random()}`;
     const lockKey = `arh:flight:${key}`;

@@ -48,26 +48,42 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     lead: () => Promise<T>,
     readShared: () => Promise<T | undefined>,
   ): Promise<{ value: T; shared: boolean }> {
-    if (!redis) return { value: await lead(), shared: false };
+    // A request whose own lookup missed just before a leader filled the cache may arrive here after that leader is
+    // gone: the cache is read again as the lock is taken (one round trip), so it is answered from the fill instead
+    // of calling the upstream a second time.
+    const readAgain = () => readShared().catch(() => undefined);
+    if (!redis) {
+      const shared = await readAgain();
+      return shared !== undefined ? { value: shared, shared: true } : { value: await lead(), shared: false };
+    }
     const lockKey = lockPrefix + key;
     const token = randomToken(20);
     const deadline = Date.now() + lockTtlMs;
 
     while (Date.now() < deadline) {
       let acquired: boolean;
+      let filled: T | undefined;
       try {
-        acquired = (await redis.set(lockKey, token, "PX", lockTtlMs, "NX")) === "OK";
+        // The lock goes first: taking it means a leader's release, and so its fill, came before this read.
+        [acquired, filled] = await Promise.all([
+          redis.set(lockKey, token, "PX", lockTtlMs, "NX").then((answer) => answer === "OK"),
+          readAgain(),
+        ]);
       } catch (error) {
         // Without Redis each instance coalesces only its own requests; the call itself goes ahead.
         options.onRedisError?.(error);
         return { value: await lead(), shared: false };
+      }
+      if (filled !== undefined) {
+        if (acquired) release(lockKey, token);
+        return { value: filled, shared: true };
       }
       if (acquired) {
         try {
           return { value: await lead(), shared: false };
         } finally {
           // Not awaited: it follows the leader's cache fill on the same connection, so Redis runs it after the fill.
-          redis.eval(releaseScript, 1, lockKey, token).catch((error: unknown) => options.onRedisError?.(error));
+          release(lockKey, token);
         }
       }
       // Another instance is calling the upstream: wait for its answer, or for its lock to go (it failed).
@@ -84,6 +100,10 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     }
     // The other instance took longer than its lock allows: stop waiting and call the upstream here.
     return { value: await lead(), shared: false };
+  }
+
+  function release(lockKey: string, token: string): void {
+    redis?.eval(releaseScript, 1, lockKey, token).catch((error: unknown) => options.onRedisError?.(error));
   }
 
   return {
