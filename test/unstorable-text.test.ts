@@ -6,7 +6,7 @@ import { createRequestRepository, reducedRecord } from "../src/db/requests.ts";
 import { fromStoredJson, isStorableText, toStorableJson, toStorableText } from "../src/db/storable-json.ts";
 import type { RequestRecord } from "../src/db/types.ts";
 import { createUserRepository } from "../src/db/users.ts";
-import { newId } from "../src/ids.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { openTestDatabase, storageBackends, type TestDatabase } from "./helpers/databases.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
@@ -73,35 +73,13 @@ function stringsOf(value: unknown): string[] {
 }
 
 function recordOf(userId: string, overrides: Partial<RequestRecord> = {}): RequestRecord {
-  const now = new Date();
-  return {
-    id: newId("req"),
-    userId,
-    apiKeyId: null,
-    type: "chat",
-    source: "native",
-    model: "gpt-4o-mini",
-    provider: "openai",
-    status: "completed",
+  return requestRecord(userId, {
     input: "a clean input",
     options: { temperature: 0.5 },
-    output: "an answer",
-    error: null,
-    promptTokens: 12,
-    completionTokens: 7,
-    totalTokens: 19,
-    costUsd: 0.0000042,
-    cached: false,
-    latencyMs: 5,
-    upstreamMs: 4,
-    retries: 0,
     attempts: [{ model: "gpt-4o-mini", outcome: "ok" }],
     metadata: { team: "search" },
-    createdAt: now,
-    completedAt: now,
-    deletedAt: null,
     ...overrides,
-  };
+  });
 }
 
 for (const backend of storageBackends) {

@@ -5,41 +5,13 @@ import { createRequestRepository } from "../src/db/requests.ts";
 import type { RequestRecord } from "../src/db/types.ts";
 import { createUsageRepository, groupedUsageQuery, sumUsage, type UsageRepository } from "../src/db/usage.ts";
 import { createUserRepository } from "../src/db/users.ts";
-import { newId } from "../src/ids.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { openTestDatabase, storageBackends, type TestDatabase } from "./helpers/databases.ts";
 
 const day = (iso: string) => new Date(`${iso}T00:00:00.000Z`);
 
 function record(userId: string, overrides: Partial<RequestRecord>): RequestRecord {
-  const createdAt = overrides.createdAt ?? day("2026-03-10");
-  return {
-    id: newId("req"),
-    userId,
-    apiKeyId: null,
-    type: "chat",
-    source: "native",
-    model: "gpt-4o-mini",
-    provider: "openai",
-    status: "completed",
-    input: "hello",
-    options: null,
-    output: "hi",
-    error: null,
-    promptTokens: 10,
-    completionTokens: 5,
-    totalTokens: 15,
-    costUsd: 0.000123,
-    cached: false,
-    latencyMs: 10,
-    upstreamMs: 8,
-    retries: 0,
-    attempts: [],
-    metadata: {},
-    completedAt: createdAt,
-    deletedAt: null,
-    ...overrides,
-    createdAt,
-  };
+  return requestRecord(userId, { ...overrides, createdAt: overrides.createdAt ?? day("2026-03-10") });
 }
 
 for (const backend of storageBackends) {
