@@ -11,7 +11,7 @@ import { formatApiKey, formatUser } from "./http/admin.ts";
 import { isId } from "./ids.ts";
 import { issueApiKey } from "./keys/issue-key.ts";
 import { type KeyInvalidation, publishKeyInvalidation } from "./keys/revocation.ts";
-import { defaultShutdownGraceMs, startService } from "./main.ts";
+import { defaultShutdownGraceMs, startService } from "./start-service.ts";
 
 /** After the drain's grace period, how long flushing the writer and closing the pools may take before exit(1). */
 const shutdownAfterDrainMs = 10_000;

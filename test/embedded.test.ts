@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { loadConfig } from "../src/config.ts";
-import { startService } from "../src/main.ts";
+import { startService } from "../src/start-service.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { createTestPglite } from "./helpers/databases.ts";
 

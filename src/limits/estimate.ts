@@ -1,4 +1,4 @@
-import { costUsd } from "../requests/cost.ts";
+import { costUsd } from "../cost.ts";
 
 /**
  * What a request may use at most, reserved against tpm and the budget before its upstream call, without a

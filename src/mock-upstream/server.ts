@@ -1,5 +1,5 @@
 /**
- * An OpenAI-compatible HTTP server for tests and benchmarks: deterministic answers (generate.ts), OpenAI's wire
+ * An OpenAI-compatible HTTP server for tests and benchmarks: deterministic answers (providers/mock-model.ts), OpenAI's wire
  * format and error bodies, and fault knobs (latency, errors, 429 with Retry-After, hangs, broken streams) that tests
  * set in-process or, from another process, through the `/__faults` control endpoint.
  *
@@ -20,7 +20,7 @@ import {
   listMockModels,
   validateChatCompletionRequest,
   validateEmbeddingRequest,
-} from "./generate.ts";
+} from "../providers/mock-model.ts";
 
 /** One scripted answer, consumed by the next `/v1` request before any random fault is drawn. */
 export interface FailSpec {

@@ -1,6 +1,6 @@
 /**
  * The built-in provider when no OpenAI key is configured, and the fast one for tests: the same deterministic
- * answers as the mock upstream server (generate.ts), computed in-process, with no network.
+ * answers as the mock upstream server (mock-model.ts), computed in-process, with no network.
  */
 import { AppError } from "../errors.ts";
 import { tokenizerModule } from "../tokens.ts";
@@ -12,7 +12,7 @@ import {
   listMockModels,
   validateChatCompletionRequest,
   validateEmbeddingRequest,
-} from "../mock-upstream/generate.ts";
+} from "./mock-model.ts";
 import type {
   CallOptions,
   CallOutcome,

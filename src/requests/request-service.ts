@@ -25,7 +25,7 @@ import type {
 import { countPromptTokens, countTextTokens } from "../tokens.ts";
 import { cacheKey } from "./cache-key.ts";
 import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
-import { costUsd } from "./cost.ts";
+import { costUsd } from "../cost.ts";
 import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
 import {
   type LimitState,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config.ts";
-import { startService, type RunningService } from "../../src/main.ts";
+import { startService, type RunningService } from "../../src/start-service.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { startMockUpstream, type MockUpstream } from "../../src/mock-upstream/server.ts";
 import { createTestPglite, createTestPostgres, type StorageBackend } from "./databases.ts";

@@ -14,7 +14,7 @@ import type {
   EmbeddingResponse,
   ModelList,
   Usage,
-} from "../providers/provider.ts";
+} from "./provider.ts";
 
 /** A request the mock refuses, in the terms of OpenAI's 400 answer. */
 export interface InvalidRequest {

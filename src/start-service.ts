@@ -1,12 +1,11 @@
-import { finished, Readable } from "node:stream";
-import type { FastifyInstance, FastifyRequest } from "fastify";
 import { buildApp } from "./app.ts";
 import { createFirstAdmin } from "./bootstrap.ts";
 import type { Config } from "./config.ts";
+import { addDrainHooks } from "./http/drain.ts";
 import { type CreateServicesOptions, createServices, type Services } from "./services.ts";
 
 export interface RunningService {
-  app: FastifyInstance;
+  app: Awaited<ReturnType<typeof buildApp>>;
   services: Services;
   url: string;
   close(): Promise<void>;
@@ -35,40 +34,7 @@ export async function startService(config: Config, options: StartServiceOptions 
   const { logger } = services;
   const app = await buildApp({ config, services });
 
-  // Draining: every answer still to go out tells its client not to reuse the connection, so a keep-alive client does
-  // not hold the server open (Fastify's close waits for every connection to end) nor send more work to it.
-  let draining = false;
-  // Requests whose work is not over, which shutdown waits for before it closes the writer: a request leaves once its
-  // handler has answered (onSend runs for answers and errors alike, after the record is committed), or, for a stream,
-  // once the stream has closed (its generator has stored the record by then). A connection that closes early, its
-  // client gone or cut by shutdown, does not end the work: the handler goes on to store the request as cancelled.
-  const unfinished = new Set<FastifyRequest>();
-  let onAllFinished: (() => void) | undefined;
-  const finish = (request: FastifyRequest) => {
-    if (unfinished.delete(request) && unfinished.size === 0) onAllFinished?.();
-  };
-  app.addHook("onRequest", async (request) => {
-    unfinished.add(request);
-  });
-  app.addHook("onSend", async (request, reply, payload) => {
-    if (isNodeStream(payload)) finished(payload, () => finish(request));
-    else finish(request);
-    if (draining && request.raw.httpVersionMajor < 2) reply.header("connection", "close");
-  });
-  /** Resolves true once no request is unfinished, or false at `deadline` (epoch ms). */
-  const allFinished = (deadline: number) =>
-    new Promise<boolean>((resolve) => {
-      if (unfinished.size === 0) return resolve(true);
-      const timer = setTimeout(() => {
-        onAllFinished = undefined;
-        resolve(false);
-      }, deadline - Date.now());
-      onAllFinished = () => {
-        clearTimeout(timer);
-        onAllFinished = undefined;
-        resolve(true);
-      };
-    });
+  const drain = addDrainHooks(app);
 
   // The first admin's key is printed before the port opens: a script that waits for /health (or for the
   // "listening" line) and then reads the output must find it. With PORT=0 the address is known only after listen,
@@ -115,14 +81,14 @@ export async function startService(config: Config, options: StartServiceOptions 
   const close = () => {
     closing ??= (async () => {
       const startedAt = Date.now();
-      draining = true;
+      drain.start();
       // Answers whose headers went out before the drain began (a stream) end with the connection idle: close those
       // as they turn idle instead of waiting out the keep-alive timeout.
       const sweep = setInterval(() => app.server.closeIdleConnections(), drainSweepMs);
       sweep.unref();
       const grace = setTimeout(() => {
         logger.warn(
-          { graceMs: shutdownGraceMs, requests: unfinished.size },
+          { graceMs: shutdownGraceMs, requests: drain.unfinished() },
           "in-flight requests did not finish in time; closing their connections",
         );
         app.server.closeAllConnections();
@@ -136,9 +102,9 @@ export async function startService(config: Config, options: StartServiceOptions 
       }
       // Every connection is gone, but handlers may still be unwinding (their client left, or the grace period cut
       // them): their records must reach the writer before it closes below.
-      if (!(await allFinished(startedAt + shutdownGraceMs + settleAfterCutMs))) {
+      if (!(await drain.allFinished(startedAt + shutdownGraceMs + settleAfterCutMs))) {
         logger.error(
-          { requests: unfinished.size },
+          { requests: drain.unfinished() },
           "requests still running after the grace period and the settling time; their records may be lost",
         );
       }
@@ -152,11 +118,6 @@ export async function startService(config: Config, options: StartServiceOptions 
     return closing;
   };
   return { app, services, url, close };
-}
-
-/** A streamed answer (Fastify pipes it), as opposed to a string or a buffer. */
-function isNodeStream(payload: unknown): payload is Readable {
-  return payload instanceof Readable;
 }
 
 function urlOf(host: string, port: number): string {
