@@ -34,6 +34,13 @@ module.exports = {
       to: { path: "^src/(requests|http)/" },
     },
     {
+      name: "limits-answer-with-values",
+      comment: "Limits return refusals as values; the error table and its HTTP statuses are for http/ to apply.",
+      severity: "error",
+      from: { path: "^src/limits/" },
+      to: { path: "^src/errors\\.ts$" },
+    },
+    {
       name: "no-cycles",
       comment: "No module depends on itself through others.",
       severity: "error",

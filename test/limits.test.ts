@@ -13,13 +13,14 @@ import {
   requestAllowanceTokens,
   worstCaseCostUsd,
 } from "../src/limits/estimate.ts";
+import { refusalError } from "../src/http/limit-refusal.ts";
+import { formatResetDuration, rateLimitHeaders } from "../src/http/rate-limit-headers.ts";
 import {
   type CreateLimiterOptions,
   createLimiter,
-  formatResetDuration,
   type Limiter,
   type LimitSubject,
-  rateLimitHeaders,
+  type Reservation,
 } from "../src/limits/limiter.ts";
 import { createTokenRatios, ratioHeadroom, unseenModelTokensPerByte } from "../src/limits/token-ratios.ts";
 import { countPromptTokens } from "../src/tokens.ts";
@@ -57,6 +58,30 @@ async function settledOutcomes<T>(work: Array<Promise<T>>) {
   const passed = results.filter((result) => result.status === "fulfilled").length;
   const errors = results.flatMap((result) => (result.status === "rejected" ? [result.reason as unknown] : []));
   return { passed, errors };
+}
+
+/**
+ * The limiter as a caller of the API meets it: a refusal (a value) becomes the 429 the HTTP layer answers with
+ * (http/limit-refusal.ts), so these tests check the limits and their answer together.
+ */
+function answering(limiter: Limiter) {
+  return {
+    kind: limiter.kind,
+    async admitRequest(subject: LimitSubject) {
+      const admission = await limiter.admitRequest(subject);
+      if (!admission.ok) throw refusalError(admission.refusal);
+      return admission.state;
+    },
+    async reserve(subject: LimitSubject, estimate: { tokens: number; costUsd: number }): Promise<Reservation> {
+      const result = await limiter.reserve(subject, estimate);
+      if (!result.ok) throw refusalError(result.refusal);
+      return result.reservation;
+    },
+    settle: (reservation: Reservation, actual: { tokens: number; costUsd: number }) =>
+      limiter.settle(reservation, actual),
+    peek: (subject: LimitSubject) => limiter.peek(subject),
+    close: () => limiter.close(),
+  };
 }
 
 function assertAppError(error: unknown, code: string): asserts error is AppError {
@@ -102,20 +127,41 @@ for (const backend of ["redis", "memory"] as const) {
       }
     });
 
-    function limiterWith(options: CreateLimiterOptions = {}): Limiter {
+    function limiterWith(options: CreateLimiterOptions = {}) {
       const limiter = createLimiter({
         ...options,
         ...(redis && { redis }),
         onRedisError: (error) => assert.fail(`unexpected Redis error: ${String(error)}`),
       });
       limiters.push(limiter);
-      return limiter;
+      return answering(limiter);
     }
     function track(s: LimitSubject): LimitSubject {
       userIds.push(s.userId);
       if (s.keyId) keyIds.push(s.keyId);
       return s;
     }
+
+    test("limits answer with values: which limit refused, for whom, and when to retry; never an HTTP error", async () => {
+      const limiter = createLimiter({ ...(redis && { redis }), onRedisError: (error) => assert.fail(String(error)) });
+      try {
+        const user = track(subject({ rpm: 1, tpm: 100, monthlyBudgetUsd: 0.5 }));
+        assert.equal((await limiter.admitRequest(user)).ok, true);
+        const refused = await limiter.admitRequest(user);
+        assert.ok(!refused.ok);
+        assert.equal(refused.refusal.limit, "rpm");
+        assert.ok(refused.refusal.limit === "rpm" && refused.refusal.scope === "user" && refused.refusal.allowed === 1);
+        assert.ok(refused.refusal.retryAfterMs > 59_000 && refused.refusal.retryAfterMs <= 60_000);
+        const tooLarge = await limiter.reserve(user, { tokens: 101, costUsd: 0 });
+        assert.ok(!tooLarge.ok && tooLarge.refusal.limit === "tpm" && tooLarge.refusal.tooLarge);
+        const overBudget = await limiter.reserve(user, { tokens: 1, costUsd: 0.6 });
+        assert.ok(!overBudget.ok && overBudget.refusal.limit === "budget");
+        assert.equal(overBudget.refusal.budgetUsd, 0.5);
+        assert.equal(overBudget.refusal.costUsd, 0.6);
+      } finally {
+        await limiter.close();
+      }
+    });
 
     test("rpm: 50 concurrent requests against rpm 10 let exactly 10 through", async () => {
       const metrics = createMetrics();
@@ -415,7 +461,7 @@ describe("limiter with Redis failing", () => {
     });
     broken.on("error", () => {});
     const reported: unknown[] = [];
-    const limiter = createLimiter({ redis: broken, onRedisError: (error) => reported.push(error) });
+    const limiter = answering(createLimiter({ redis: broken, onRedisError: (error) => reported.push(error) }));
     try {
       assert.equal(limiter.kind, "redis");
       const user = subject({ rpm: 3, tpm: 100, monthlyBudgetUsd: 1 });
@@ -435,7 +481,7 @@ describe("limiter with Redis failing", () => {
     const redis = await connectRedis();
     const observer = await connectRedis();
     redis.on("error", () => {});
-    const limiter = createLimiter({ redis, onRedisError: () => {} });
+    const limiter = answering(createLimiter({ redis, onRedisError: () => {} }));
     const user = subject({ monthlyBudgetUsd: 1, tpm: 1000 });
     const budgetKey = limitKeys(user, budgetMonthOf(Date.now())).budget;
     try {

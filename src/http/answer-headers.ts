@@ -1,5 +1,5 @@
 import type { LimitState } from "../limits/limiter.ts";
-import { rateLimitHeaders } from "../limits/limiter.ts";
+import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import type { CacheResult } from "../requests/request-service.ts";
 
 /** What every answer of the pipeline says about itself: the rate-limit windows and where it came from. */

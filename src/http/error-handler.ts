@@ -4,6 +4,8 @@ import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from 
 import { isDatabaseUnavailable } from "../db/client.ts";
 import { InvalidCursorError } from "../db/cursor.ts";
 import { requestTypes } from "../db/types.ts";
+import { BudgetUnavailableError, LimitRefusedError } from "../limits/limiter.ts";
+import { refusalError, retryNotWorthMs } from "./limit-refusal.ts";
 import { securityHeaders } from "./security-headers.ts";
 import { closeInStagesAfterAnswer } from "./staged-close.ts";
 
@@ -23,7 +25,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   reply.code(error.status);
   if (isOpenAIRoute(request)) {
     // OpenAI's SDKs retry a 429 at once unless told otherwise; a wait of minutes is not worth hammering for.
-    if (error.status === 429 && (error.retryAfterSeconds ?? 0) > 60) reply.header("x-should-retry", "false");
+    if (error.status === 429 && (error.retryAfterSeconds ?? 0) * 1000 > retryNotWorthMs) {
+      reply.header("x-should-retry", "false");
+    }
     return reply.type("application/json").send(toOpenAIError(error));
   }
   return reply.type("application/problem+json").send(toProblem(error, request.id));
@@ -85,6 +89,13 @@ function unionErrors(path: string, params: Record<string, unknown>): FieldError[
 /** Turns what Fastify and the schema validator throw into the closed error table. */
 function toAppError(error: FastifyError): AppError {
   if (isAppError(error)) return error;
+  if (error instanceof LimitRefusedError) return refusalError(error.refusal);
+  if (error instanceof BudgetUnavailableError) {
+    return new AppError("service_unavailable", "the budget could not be checked; try again shortly", {
+      retryAfterSeconds: 1,
+      cause: error,
+    });
+  }
 
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = error.validationContext ?? "body";

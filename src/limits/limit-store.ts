@@ -1,7 +1,8 @@
 /**
  * The contract between the limiter (src/limits/limiter.ts: policy, errors, fallback) and its two stores: Redis
  * (shared by every instance, Lua scripts) and memory (one process). Both implement exactly the same arithmetic;
- * the limiter turns their plain answers into AppErrors and headers.
+ * the limiter turns their plain answers into admissions, reservations and refusals (values; http/limit-refusal.ts
+ * answers a refusal).
  */
 
 /** One sliding window as OpenAI's x-ratelimit-* headers describe it. */

@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
 import type { ApiKeyRecord, UserRecord } from "../db/types.ts";
-import { AppError } from "../errors.ts";
 import { randomToken } from "../ids.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import {
@@ -15,11 +14,9 @@ import {
   toNano,
 } from "./limit-store.ts";
 import { createMemoryLimitStore } from "./memory-limit-store.ts";
-import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import { createRedisLimitStore } from "./redis-limit-store.ts";
 
-export type { LimitState, WindowState } from "./limit-store.ts";
-export { formatResetDuration, rateLimitHeaders } from "./rate-limit-headers.ts";
+export type { LimitState, ScopeKind, WindowState } from "./limit-store.ts";
 
 /** Who a request counts against, with the limits that apply (null: no such limit). */
 export interface LimitSubject {
@@ -39,18 +36,67 @@ export interface Reservation {
   readonly state: LimitState;
 }
 
+/** Why a request may not go ahead, and when it may: a value the HTTP layer turns into a 429 (http/limit-refusal.ts). */
+export type LimitRefusal =
+  | {
+      limit: "rpm";
+      scope: ScopeKind;
+      /** Requests per minute of that scope. */
+      allowed: number;
+      retryAfterMs: number;
+      state: LimitState;
+    }
+  | {
+      limit: "tpm";
+      scope: ScopeKind;
+      /** Tokens per minute of that scope. */
+      allowed: number;
+      /** What the request may use at most. */
+      tokens: number;
+      /** More tokens than the whole limit: waiting cannot help. */
+      tooLarge: boolean;
+      retryAfterMs: number;
+      state: LimitState;
+    }
+  | {
+      limit: "budget";
+      budgetUsd: number;
+      /** Spent this month or held by calls in flight. */
+      committedUsd: number;
+      /** What the call may cost at most. */
+      costUsd: number;
+      /** When the month renews (UTC). */
+      renewsAt: Date;
+      retryAfterMs: number;
+      state: LimitState;
+    };
+
+/** A refused request, thrown by the request pipeline so that it stops where the limit said no. */
+export class LimitRefusedError extends Error {
+  override name = "LimitRefusedError";
+  constructor(readonly refusal: LimitRefusal) {
+    super(`refused by the ${refusal.limit} limit`);
+  }
+}
+
+/** The budget could not be checked: the month's spend could not be read from the database. */
+export class BudgetUnavailableError extends Error {
+  override name = "BudgetUnavailableError";
+}
+
+export type Admission = { ok: true; state: LimitState } | { ok: false; refusal: LimitRefusal };
+export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusal: LimitRefusal };
+
 export interface Limiter {
   readonly kind: "redis" | "memory";
-  /**
-   * Counts one request against rpm (cache hits too). Throws AppError("rate_limited") with retryAfterSeconds and
-   * headers (x-ratelimit-*) when over. Returns the state for x-ratelimit-* headers on success.
-   */
-  admitRequest(subject: LimitSubject): Promise<LimitState>;
+  /** Counts one request against rpm (cache hits too): its windows afterwards, or why it is refused. */
+  admitRequest(subject: LimitSubject): Promise<Admission>;
   /**
    * Before an upstream call: reserves estimated tokens against tpm and the worst-case cost against the monthly
-   * budget, atomically. Throws AppError("rate_limited") (tpm) or AppError("budget_exceeded") when it does not fit.
+   * budget, atomically; or says which of them refused. Throws BudgetUnavailableError when the month's spend cannot
+   * be read.
    */
-  reserve(subject: LimitSubject, estimate: { tokens: number; costUsd: number }): Promise<Reservation>;
+  reserve(subject: LimitSubject, estimate: { tokens: number; costUsd: number }): Promise<ReserveResult>;
   /**
    * After the call: replaces the reservation with what was really used (tokens, cost). Idempotent per reservation
    * (a second settle does nothing). A failed call settles with what it used (often 0). Never throws: when Redis
@@ -97,11 +143,6 @@ export function limitSubjectOf(user: UserRecord, key: ApiKeyRecord | null): Limi
   };
 }
 
-/** A failure of the database while seeding a budget: not a Redis problem, so no fallback to memory. */
-class SpendLoadError extends Error {
-  override name = "SpendLoadError";
-}
-
 interface Held {
   store: LimitStore;
   input: Omit<SettleInput, "tokens" | "costNano">;
@@ -115,6 +156,7 @@ interface PendingSettle {
 }
 
 const noReservation: Reservation = Object.freeze({ state: {} });
+const admittedWithoutLimit: Admission = Object.freeze({ ok: true, state: {} });
 const errorReportIntervalMs = 10_000;
 const settleRetryIntervalMs = 1_000;
 const maxPendingSettles = 10_000;
@@ -130,7 +172,9 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
     try {
       return toNano(await options.loadMonthSpendUsd(userId, month.start));
     } catch (error) {
-      throw new SpendLoadError("could not read the month's spend from the database", { cause: error });
+      throw new BudgetUnavailableError("the budget could not be checked: the month's spend could not be read", {
+        cause: error,
+      });
     }
   };
   const memory = createMemoryLimitStore({ now, windowMs, holdMs, loadMonthSpendNano });
@@ -151,25 +195,16 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
 
   /** Redis when it answers; memory when there is none or it fails, so an outage never becomes a 500. */
   async function onStore<T>(operation: (store: LimitStore) => Promise<T>): Promise<{ value: T; store: LimitStore }> {
-    try {
-      if (redisStore) {
-        try {
-          return { value: await withTimeout(operation(redisStore), redisTimeoutMs), store: redisStore };
-        } catch (error) {
-          if (error instanceof SpendLoadError) throw error;
-          reportRedisError(error);
-        }
+    if (redisStore) {
+      try {
+        return { value: await withTimeout(operation(redisStore), redisTimeoutMs), store: redisStore };
+      } catch (error) {
+        // The database failed, not Redis: memory would fail the same way.
+        if (error instanceof BudgetUnavailableError) throw error;
+        reportRedisError(error);
       }
-      return { value: await operation(memory), store: memory };
-    } catch (error) {
-      if (error instanceof SpendLoadError) {
-        throw new AppError("service_unavailable", "the budget could not be checked; try again shortly", {
-          retryAfterSeconds: 1,
-          cause: error,
-        });
-      }
-      throw error;
     }
+    return { value: await operation(memory), store: memory };
   }
 
   function reject(limit: LimitName) {
@@ -214,24 +249,27 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
 
     async admitRequest(subject) {
       const limits = scopeLimits(subject);
-      if (limits.userRpm <= 0 && limits.keyRpm <= 0) return {};
+      if (limits.userRpm <= 0 && limits.keyRpm <= 0) return admittedWithoutLimit;
       const { value: outcome } = await onStore((store) => store.admit(limits, newEntryId(), false));
-      if (outcome.ok) return outcome.state;
+      if (outcome.ok) return { ok: true, state: outcome.state };
       reject("rpm");
-      const limit = outcome.scope === "key" ? limits.keyRpm : limits.userRpm;
-      throw new AppError(
-        "rate_limited",
-        `rate limit reached: ${limit} requests per minute for this ${scopeName(outcome.scope)}; ` +
-          `retry in ${retryAfterSeconds(outcome.retryAfterMs)} s`,
-        refusal(outcome.state, outcome.retryAfterMs, false),
-      );
+      return {
+        ok: false,
+        refusal: {
+          limit: "rpm",
+          scope: outcome.scope,
+          allowed: outcome.scope === "key" ? limits.keyRpm : limits.userRpm,
+          retryAfterMs: outcome.retryAfterMs,
+          state: outcome.state,
+        },
+      };
     },
 
     async reserve(subject, estimate) {
       const limits = scopeLimits(subject);
       const budgetUsd = subject.monthlyBudgetUsd;
       const hasBudget = budgetUsd !== null && budgetUsd !== undefined;
-      if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return noReservation;
+      if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return { ok: true, reservation: noReservation };
 
       const at = now();
       const month = budgetMonthOf(at);
@@ -248,35 +286,36 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
           reservedAt: at,
           settled: false,
         });
-        return reservation;
+        return { ok: true, reservation };
       }
       if (outcome.limit === "budget") {
         reject("budget");
-        const waitMs = month.end.getTime() - at;
-        throw new AppError(
-          "budget_exceeded",
-          `monthly budget of ${usd(budgetUsd ?? 0)} reached (${usd(outcome.committedNano / nanoPerUsd)} spent or ` +
-            `held by calls in flight; this call may cost up to ${usd(estimate.costUsd)}); ` +
-            `it renews on ${month.end.toISOString().slice(0, 10)}`,
-          refusal(outcome.state, waitMs, true),
-        );
+        return {
+          ok: false,
+          refusal: {
+            limit: "budget",
+            budgetUsd: budgetUsd ?? 0,
+            committedUsd: outcome.committedNano / nanoPerUsd,
+            costUsd: estimate.costUsd,
+            renewsAt: month.end,
+            retryAfterMs: month.end.getTime() - at,
+            state: outcome.state,
+          },
+        };
       }
       reject("tpm");
-      const limit = outcome.scope === "key" ? limits.keyTpm : limits.userTpm;
-      if (outcome.tooLarge) {
-        throw new AppError(
-          "rate_limited",
-          `this request may use up to ${tokens} tokens (prompt and max output), more than the ${limit} tokens per ` +
-            `minute of this ${scopeName(outcome.scope)}; send a shorter input or a lower max_tokens`,
-          refusal(outcome.state, outcome.retryAfterMs, true),
-        );
-      }
-      throw new AppError(
-        "rate_limited",
-        `token rate limit reached: this request may use up to ${tokens} tokens and the ${limit} tokens per minute ` +
-          `of this ${scopeName(outcome.scope)} are taken; retry in ${retryAfterSeconds(outcome.retryAfterMs)} s`,
-        refusal(outcome.state, outcome.retryAfterMs, false),
-      );
+      return {
+        ok: false,
+        refusal: {
+          limit: "tpm",
+          scope: outcome.scope,
+          allowed: outcome.scope === "key" ? limits.keyTpm : limits.userTpm,
+          tokens,
+          tooLarge: outcome.tooLarge,
+          retryAfterMs: outcome.retryAfterMs,
+          state: outcome.state,
+        },
+      };
     },
 
     async settle(reservation, actual) {
@@ -325,28 +364,6 @@ function scopeLimits(subject: LimitSubject): ScopeLimits {
 /** Unique enough for a log entry (~72 random bits) and short: it is stored once per request per window. */
 function newEntryId(): string {
   return randomToken(14);
-}
-
-const scopeName = (scope: ScopeKind) => (scope === "key" ? "API key" : "user");
-
-const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
-
-/**
- * Retry-After (whole seconds, via the error), retry-after-ms (which OpenAI's SDKs prefer), the x-ratelimit-* set,
- * and x-should-retry: false when waiting cannot help soon (a request larger than the limit, a budget spent until
- * next month), so the SDKs do not hammer.
- */
-function refusal(state: LimitState, waitMs: number, hopeless: boolean) {
-  const headers: Record<string, string> = {
-    ...rateLimitHeaders(state),
-    "retry-after-ms": String(Math.max(0, Math.ceil(waitMs))),
-  };
-  if (hopeless || waitMs > 60_000) headers["x-should-retry"] = "false";
-  return { retryAfterSeconds: retryAfterSeconds(waitMs), headers };
-}
-
-function usd(amount: number): string {
-  return `$${amount >= 1 ? amount.toFixed(2) : Number(amount.toPrecision(3))}`;
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -30,9 +30,11 @@ import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
 import {
   type LimitState,
   type LimitSubject,
+  LimitRefusedError,
   type Limiter,
   limitSubjectOf,
   type Reservation,
+  type ReserveResult,
 } from "../limits/limiter.ts";
 import {
   defaultMaxOutputTokens,
@@ -51,8 +53,7 @@ import { type ChatTask, taskTypes } from "./task-types.ts";
 const nothing = { tokens: 0, costUsd: 0 };
 const ignore = () => {};
 
-const isLimitRefusal = (error: unknown) =>
-  isAppError(error) && (error.code === "rate_limited" || error.code === "budget_exceeded");
+const isLimitRefusal = (error: unknown) => error instanceof LimitRefusedError;
 
 /** Failures another model may not have. */
 const fallbackCodes = new Set(["upstream_error", "upstream_timeout", "upstream_invalid_output"]);
@@ -567,8 +568,9 @@ export function createRequestService(deps: RequestServiceDeps) {
     const key = keyOf(job);
     // Every request counts against rpm, a cache hit too; only calls that reach the upstream spend tokens.
     // The two Redis calls go out together; a refused request's lookup is simply dropped.
-    const [admitted, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
-    let rateLimit = admitted;
+    const [admission, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
+    if (!admission.ok) throw new LimitRefusedError(admission.refusal);
+    let rateLimit = admission.state;
     if (hit) {
       metrics.cacheLookups.inc({ result: "hit" });
       const record = hitRecord(job, hit, startedAt, started);
@@ -689,7 +691,7 @@ export function createRequestService(deps: RequestServiceDeps) {
   function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {
     // Without a token limit or a budget there is nothing to hold: skip the estimate on the hot path.
     if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
-      return limiter.reserve(subject, { tokens: 0, costUsd: 0 });
+      return limiter.reserve(subject, { tokens: 0, costUsd: 0 }).then(reserved);
     }
     const estimate = job.estimate();
     const size = promptSize(estimate.body);
@@ -702,7 +704,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       tokens = Math.max(tokens, prompt + output);
       cost = Math.max(cost, worstCaseCostUsd(model, prompt, output));
     }
-    return limiter.reserve(subject, { tokens, costUsd: cost });
+    return limiter.reserve(subject, { tokens, costUsd: cost }).then(reserved);
   }
 
   /** The job's model, then the fallbacks configured for it (or for its type). */
@@ -768,7 +770,10 @@ export function createRequestService(deps: RequestServiceDeps) {
     let admitted: LimitState;
     let hit: CacheEntry<T> | undefined;
     try {
-      [admitted, hit] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
+      const [admission, found] = await Promise.all([limiter.admitRequest(subject), lookup(job, key)]);
+      if (!admission.ok) throw new LimitRefusedError(admission.refusal);
+      admitted = admission.state;
+      hit = found;
     } catch (error) {
       giveBack(reserving);
       throw error;
@@ -932,6 +937,12 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   return { create, createStream, chatCompletion, chatCompletionStream, embeddings };
+}
+
+/** The reservation, or the refusal thrown so that the pipeline stops where the limit said no. */
+function reserved(result: ReserveResult): Reservation {
+  if (!result.ok) throw new LimitRefusedError(result.refusal);
+  return result.reservation;
 }
 
 /** A caller whose calls are reserved against a token limit or a budget before they are made. */

@@ -1,4 +1,4 @@
-import type { LimitState } from "./limit-store.ts";
+import type { LimitState } from "../limits/limiter.ts";
 
 /**
  * OpenAI's rate-limit headers, for success and 429 answers alike:
