@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { withTimeout } from "../timeout.ts";
 import type { ResponseCache } from "./response-cache.ts";
 
 const namespace = "arh:cache:";
@@ -54,19 +55,9 @@ export function createRedisCache(
   }
 
   async function bounded<T>(command: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CacheTimeoutError(timeoutMs)), timeoutMs);
-    });
-    try {
-      const result = await Promise.race([command, timeout]);
-      failing = false;
-      return result;
-    } finally {
-      clearTimeout(timer);
-      // A command that lost the race may still fail later; nobody awaits it any more.
-      command.catch(() => {});
-    }
+    const result = await withTimeout(command, timeoutMs, () => new CacheTimeoutError(timeoutMs));
+    failing = false;
+    return result;
   }
 
   return {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Metrics } from "../observability/metrics.ts";
+import { withTimeout } from "../timeout.ts";
 
 export interface HealthRoutesDeps {
   /** Each named dependency answers or throws; `/ready` is 200 only when all answer. */
@@ -12,17 +13,11 @@ export interface HealthRoutesDeps {
 const checkTimeoutMs = 2_000;
 
 async function run(check: () => Promise<void>): Promise<"ok" | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${checkTimeoutMs} ms`)), checkTimeoutMs);
-  });
   try {
-    await Promise.race([check(), timeout]);
+    await withTimeout(check(), checkTimeoutMs, `no answer within ${checkTimeoutMs} ms`);
     return "ok";
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

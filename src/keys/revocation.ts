@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { withTimeout } from "../timeout.ts";
 import type { KeyVerifier } from "./key-verifier.ts";
 
 /**
@@ -89,14 +90,9 @@ export async function createKeyRevocation(options: KeyRevocationOptions): Promis
     // Start-up waits for the subscription while Redis answers (so a revoke right after start is not missed);
     // when Redis is down it goes on at once, and the subscription happens when Redis comes back.
     if (redis?.status === "ready") {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        subscribed.catch(() => {}),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, options.subscribeTimeoutMs ?? 2_000);
-        }),
-      ]);
-      clearTimeout(timer);
+      const timeoutMs = options.subscribeTimeoutMs ?? 2_000;
+      // Never throws: a failed subscription is reported above, a slow one goes on without start-up waiting for it.
+      await withTimeout(subscribed, timeoutMs, "subscription still pending").catch(() => {});
     }
   }
 
