@@ -1,13 +1,5 @@
 import type { ResponseCache } from "../cache/response-cache.ts";
-import type {
-  ApiKeyRecord,
-  AttemptRecord,
-  RequestRecord,
-  RequestSource,
-  RequestType,
-  StoredError,
-  UserRecord,
-} from "../db/types.ts";
+import type { RequestRecord, RequestType } from "../db/types.ts";
 import { AppError, isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -24,6 +16,19 @@ import type {
 } from "../providers/provider.ts";
 import { countPromptTokens, countTextTokens } from "../tokens.ts";
 import { cacheKey } from "./cache-key.ts";
+import {
+  type CacheEntry,
+  type CacheResult,
+  type Caller,
+  type CallContext,
+  type Job,
+  type JobInfo,
+  newProgress,
+  type Produced,
+  type Progress,
+  type TokenUsage,
+} from "./job.ts";
+import { completedRecord, endedRecord, hitRecord } from "./records.ts";
 import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "../cost.ts";
 import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
@@ -38,9 +43,7 @@ import {
 } from "../limits/limiter.ts";
 import {
   defaultMaxOutputTokens,
-  type EstimateBody,
   observedTokensPerByte,
-  type PromptSize,
   promptSize,
   promptTokenBound,
   worstCaseCostUsd,
@@ -57,22 +60,6 @@ const isLimitRefusal = (error: unknown) => error instanceof LimitRefusedError;
 
 /** Failures another model may not have. */
 const fallbackCodes = new Set(["upstream_error", "upstream_timeout", "upstream_invalid_output"]);
-
-/** `use`: read and fill; `refresh` (Cache-Control: no-cache): skip the read, fill; `bypass`: neither. */
-export type CacheMode = "use" | "refresh" | "bypass";
-export type CacheResult = "hit" | "miss" | "bypass";
-
-/** Who is asking: the user and the key they used (null for the operator's own key). */
-export interface Caller {
-  user: UserRecord;
-  key: ApiKeyRecord | null;
-}
-
-export interface CallContext {
-  cacheMode: CacheMode;
-  /** Aborted when the client goes away: the upstream call is cancelled and the request stored as cancelled. */
-  signal?: AbortSignal;
-}
 
 export interface Outcome<T> {
   value: T;
@@ -111,68 +98,7 @@ export interface RequestServiceDeps {
   tokenRatios: TokenRatios;
 }
 
-// A type alias (not an interface) so that it fits OpenAI's Usage, which allows more fields.
-type TokenUsage = {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-};
-
-/** What one upstream call produced: the answer (as the API returns it), what is stored as output, and usage. */
-interface Produced<T> {
-  value: T;
-  model: string;
-  usage: TokenUsage;
-  upstreamMs: number;
-  /** The prompt tokens the upstream itself reported for one call (not counted here): what teaches a ratio. */
-  reportedPromptTokens: number | undefined;
-}
-
-/** What the cache holds: enough to answer again without the upstream. */
-interface CacheEntry<T> {
-  provider: string;
-  model: string;
-  value: T;
-  usage: TokenUsage;
-}
-
-/** One request through the pipeline, independent of the API it came in by. */
-interface Job<T> {
-  caller: Caller;
-  context: CallContext;
-  type: RequestType;
-  source: RequestSource;
-  model: string;
-  input: unknown;
-  /** Everything besides the input that changes the answer; stored, and part of the cache key. */
-  options: Record<string, unknown>;
-  metadata: Record<string, string>;
-  /** The request's own cache switch (`"cache": false`); Cache-Control is in the context. */
-  cacheable: boolean;
-  /** The stored output for an answer. */
-  outputOf(value: T): unknown;
-  /**
-   * What the call may use at most, reserved against the limits before it is made. Computed only for a caller with
-   * a token limit or a budget (it runs the prompt builder); `size` keeps its prompt's size for the learning after.
-   */
-  estimate(): { body: EstimateBody; maxOutputTokens: number };
-  size?: PromptSize;
-  /** Calls the upstream with this model (the job's own, or a fallback). */
-  call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
-}
-
-/** What the upstream call went through: retries, and each attempt's model and outcome, for the record. */
-interface Progress {
-  retries: number;
-  attempts: AttemptRecord[];
-  /** The model being tried now (the job's own or a fallback). */
-  model: string;
-}
-
-const newProgress = (model: string): Progress => ({ retries: 0, attempts: [], model });
-
-/** A job without its call: what the cache, the records and a stream need to know. */
-type JobInfo<T> = Omit<Job<T>, "call">;
+export type { CacheMode, CacheResult, Caller, CallContext } from "./job.ts";
 
 export type RequestService = ReturnType<typeof createRequestService>;
 
@@ -425,94 +351,12 @@ export function createRequestService(deps: RequestServiceDeps) {
     if (key) await cache.set(key, JSON.stringify(entry), settings.cacheTtlSeconds);
   }
 
-  /**
-   * One literal with every field, in one order: records are built per request, and object spreads here made V8
-   * allocate ~12 KB per record (a fresh dictionary-shaped object each time; the largest allocation of a hit).
-   */
-  function recordOf(
-    job: JobInfo<unknown>,
-    startedAt: Date,
-    started: number,
-    outcome: {
-      provider: string;
-      model: string;
-      status: RequestRecord["status"];
-      output: unknown;
-      error: StoredError | null;
-      usage: TokenUsage;
-      costUsd: number | null;
-      cached: boolean;
-      upstreamMs: number | null;
-      progress: Progress | null;
-    },
-  ): RequestRecord {
-    return {
-      id: newId("req"),
-      userId: job.caller.user.id,
-      apiKeyId: job.caller.key?.id ?? null,
-      type: job.type,
-      source: job.source,
-      model: outcome.model,
-      provider: outcome.provider,
-      status: outcome.status,
-      input: job.input,
-      options: job.options,
-      output: outcome.output,
-      error: outcome.error,
-      promptTokens: outcome.usage.prompt_tokens,
-      completionTokens: outcome.usage.completion_tokens,
-      totalTokens: outcome.usage.total_tokens,
-      costUsd: outcome.costUsd,
-      cached: outcome.cached,
-      latencyMs: elapsed(started),
-      upstreamMs: outcome.upstreamMs,
-      retries: outcome.progress?.retries ?? 0,
-      attempts: outcome.progress?.attempts ?? [],
-      metadata: job.metadata,
-      createdAt: startedAt,
-      completedAt: new Date(),
-      deletedAt: null,
-    };
+  function completed<T>(job: JobInfo<T>, produced: Produced<T>, progress: Progress, startedAt: Date, started: number) {
+    return completedRecord(job, provider.name, produced, progress, startedAt, started);
   }
 
-  function hitRecord<T>(job: JobInfo<T>, entry: CacheEntry<T>, startedAt: Date, started: number): RequestRecord {
-    return recordOf(job as JobInfo<unknown>, startedAt, started, {
-      provider: entry.provider,
-      model: entry.model,
-      status: "completed",
-      output: job.outputOf(entry.value),
-      error: null,
-      usage: entry.usage,
-      costUsd: 0,
-      cached: true,
-      upstreamMs: null,
-      progress: null,
-    });
-  }
-
-  function completedRecord<T>(
-    job: JobInfo<T>,
-    produced: Produced<T>,
-    progress: Progress,
-    startedAt: Date,
-    started: number,
-  ): RequestRecord {
-    return recordOf(job as JobInfo<unknown>, startedAt, started, {
-      provider: provider.name,
-      model: produced.model,
-      status: "completed",
-      output: job.outputOf(produced.value),
-      error: null,
-      usage: produced.usage,
-      costUsd: costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens),
-      cached: false,
-      upstreamMs: Math.round(produced.upstreamMs),
-      progress,
-    });
-  }
-
-  /** A failed or cancelled request, with what it produced and used before it ended. */
-  function endedRecord(
+  /** The record of a request that failed or was cancelled; a failure counts in arh_upstream_errors_total. */
+  function ended(
     job: JobInfo<unknown>,
     error: unknown,
     partial: { output: unknown; usage: TokenUsage },
@@ -520,27 +364,11 @@ export function createRequestService(deps: RequestServiceDeps) {
     startedAt: Date,
     started: number,
   ): RequestRecord {
-    const cancelled = isAppError(error) && error.code === "client_closed";
-    const stored: StoredError = isAppError(error)
-      ? { code: error.code, message: error.message }
-      : { code: "internal", message: "the upstream call failed unexpectedly" };
-    if (!cancelled) metrics.upstreamErrors.inc({ provider: provider.name, code: stored.code });
-    const model = job.model;
-    return recordOf(job, startedAt, started, {
-      provider: provider.name,
-      model,
-      status: cancelled ? "cancelled" : "failed",
-      output: partial.output,
-      error: stored,
-      usage: partial.usage,
-      costUsd:
-        partial.usage.total_tokens > 0
-          ? costUsd(model, partial.usage.prompt_tokens, partial.usage.completion_tokens)
-          : null,
-      cached: false,
-      upstreamMs: null,
-      progress,
-    });
+    const record = endedRecord(job, provider.name, error, partial, progress, startedAt, started);
+    if (record.status === "failed" && record.error) {
+      metrics.upstreamErrors.inc({ provider: provider.name, code: record.error.code });
+    }
+    return record;
   }
 
   /** The provider's call options for one job: its abort signal, and retries recorded into `progress`. */
@@ -628,7 +456,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       if (isLimitRefusal(caught)) throw caught;
       const error = asCancellation(job, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
-      await store(endedRecord(job, error, empty, progress, startedAt, started));
+      await store(ended(job, error, empty, progress, startedAt, started));
       throw error;
     } finally {
       if (!reservationUsed && reserving) giveBack(reserving);
@@ -640,7 +468,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await store(record);
       return { value: produced.value, record, cache: "hit", rateLimit };
     }
-    const record = completedRecord(job, produced, progress, startedAt, started);
+    const record = completed(job, produced, progress, startedAt, started);
     await store(record);
     countUsage(record);
     return { value: produced.value, record, cache: key ? "miss" : "bypass", rateLimit };
@@ -837,7 +665,7 @@ export function createRequestService(deps: RequestServiceDeps) {
       await settle({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, job.model);
       const error = asCancellation(cacheJob, caught);
       const empty = { output: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
-      await store(endedRecord(cacheJob, error, empty, progress, startedAt, started));
+      await store(ended(cacheJob, error, empty, progress, startedAt, started));
       throw error;
     }
     const upstreamStarted = performance.now();
@@ -852,7 +680,7 @@ export function createRequestService(deps: RequestServiceDeps) {
           const usage = partialUsage();
           await settle(usage, job.model);
           const partial = { output: job.outputOf(codec.encode(gatherer.completion(usage))), usage };
-          await store(endedRecord(cacheJob, error, partial, progress, startedAt, started)).catch(() => {
+          await store(ended(cacheJob, error, partial, progress, startedAt, started)).catch(() => {
             // store() has logged it; the stream's own ending is what the client hears about
           });
         };
@@ -891,7 +719,7 @@ export function createRequestService(deps: RequestServiceDeps) {
         };
         await settle(usage, produced.model);
         learn(cacheJob, progress.model, produced.reportedPromptTokens);
-        const record = completedRecord(job, produced, progress, startedAt, started);
+        const record = completed(job, produced, progress, startedAt, started);
         await store(record);
         countUsage(record);
         void fill(key, entryOf(produced));
@@ -994,10 +822,6 @@ function embeddingOutput(response: EmbeddingResponse): unknown {
   const vectors = response.data.map((item) => item.embedding);
   const dimensions = Array.isArray(vectors[0]) ? vectors[0].length : null;
   return vectors.length === 1 ? { embedding: vectors[0], dimensions } : { embeddings: vectors, dimensions };
-}
-
-function elapsed(started: number): number {
-  return Math.round(performance.now() - started);
 }
 
 function addUsage(total: TokenUsage, usage: Usage | undefined): TokenUsage {

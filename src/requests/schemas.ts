@@ -56,7 +56,11 @@ const notStreamable = {
 };
 
 const common = {
-  model: storableString().min(1).max(128).optional().describe("The model; the service's default for the type otherwise."),
+  model: storableString()
+    .min(1)
+    .max(128)
+    .optional()
+    .describe("The model; the service's default for the type otherwise."),
   cache: z.boolean().default(true).describe("false: neither read nor write the response cache."),
   metadata: metadata.optional(),
 };
