@@ -16,7 +16,7 @@ import { createLimiter, type Limiter } from "./limits/limiter.ts";
 import { createTokenRatios } from "./limits/token-ratios.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
-import { throttledWarning } from "./observability/throttled-log.ts";
+import { changedErrorReports, throttledWarning } from "./observability/throttled-log.ts";
 import { createMockProvider } from "./providers/mock.ts";
 import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
 import { createOpenAIProvider } from "./providers/openai.ts";
@@ -212,14 +212,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
-  let lastError = "";
-  redis.on("error", (error: Error) => {
-    if (error.message !== lastError) logger.warn({ err: error }, "redis error");
-    lastError = error.message;
-  });
-  redis.on("ready", () => {
-    lastError = "";
-  });
+  const errors = changedErrorReports((error) => logger.warn({ err: error }, "redis error"));
+  redis.on("error", (error: Error) => errors.failed(error));
+  redis.on("ready", () => errors.recovered());
   try {
     await redis.connect();
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { throttledReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
 import type { ResponseCache } from "./response-cache.ts";
 
@@ -35,28 +36,11 @@ export function createRedisCache(
   options: RedisCacheOptions = {},
 ): ResponseCache {
   const timeoutMs = options.timeoutMs ?? 500;
-  const reportEveryMs = options.reportEveryMs ?? 10_000;
-  const now = options.now ?? Date.now;
-  let failing = false;
-  let lastReportAt = 0;
-  let unreported = 0;
-
-  function failed(error: unknown) {
-    const at = now();
-    if (failing && at - lastReportAt < reportEveryMs) {
-      unreported++;
-      return;
-    }
-    const count = unreported;
-    failing = true;
-    lastReportAt = at;
-    unreported = 0;
-    onError(error, count);
-  }
+  const reports = throttledReports(onError, { intervalMs: options.reportEveryMs ?? 10_000, now: options.now });
 
   async function bounded<T>(command: Promise<T>): Promise<T> {
     const result = await withTimeout(command, timeoutMs, () => new CacheTimeoutError(timeoutMs));
-    failing = false;
+    reports.recovered();
     return result;
   }
 
@@ -66,7 +50,7 @@ export function createRedisCache(
       try {
         return (await bounded(redis.get(namespace + key))) ?? undefined;
       } catch (error) {
-        failed(error);
+        reports.failed(error);
         return undefined;
       }
     },
@@ -75,14 +59,14 @@ export function createRedisCache(
       try {
         await bounded(redis.set(namespace + key, value, "EX", ttlSeconds));
       } catch (error) {
-        failed(error);
+        reports.failed(error);
       }
     },
     async delete(key) {
       try {
         await bounded(redis.del(namespace + key));
       } catch (error) {
-        failed(error);
+        reports.failed(error);
       }
     },
   };

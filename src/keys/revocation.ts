@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { changedErrorReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
 import type { KeyVerifier } from "./key-verifier.ts";
 
@@ -69,13 +70,10 @@ export async function createKeyRevocation(options: KeyRevocationOptions): Promis
   });
   if (subscriber) {
     let connectedBefore = false;
-    let lastError = "";
-    subscriber.on("error", (error: Error) => {
-      if (error.message !== lastError) onError(error, "key invalidation subscriber");
-      lastError = error.message;
-    });
+    const errors = changedErrorReports((error) => onError(error, "key invalidation subscriber"));
+    subscriber.on("error", (error: Error) => errors.failed(error));
     subscriber.on("ready", () => {
-      lastError = "";
+      errors.recovered();
       // Messages published while this connection was down are lost: forget every cached key instead.
       if (connectedBefore) verifier.clear();
       connectedBefore = true;
