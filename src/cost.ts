@@ -1,4 +1,5 @@
 import { calcPrice } from "@pydantic/genai-prices";
+import { roundUsd } from "./usd.ts";
 
 /**
  * Cost in USD from the maintained price list of @pydantic/genai-prices; null when the model's price is unknown
@@ -41,6 +42,5 @@ export function costUsd(model: string, promptTokens: number, completionTokens: n
   if (known.kind === "flat") total = promptTokens * known.input + completionTokens * known.output;
   else if (known.kind === "tiered") total = price(model, promptTokens, completionTokens);
   if (total === undefined) return null;
-  // Nano-dollar rounding keeps float noise (0.00020999999999999998) out of stored values.
-  return Math.round(total * 1e9) / 1e9;
+  return roundUsd(total);
 }

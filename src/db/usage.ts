@@ -1,6 +1,7 @@
 import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { requests } from "./schema.ts";
+import { roundUsd } from "../usd.ts";
 
 /**
  * Usage sums per user over a time range, read from the covering index `requests_user_usage_idx`
@@ -60,9 +61,7 @@ const day = sql<string>`to_char(${requests.createdAt} at time zone 'UTC', 'YYYY-
 const inRange = (range: UsageRange): SQL | undefined =>
   and(eq(requests.userId, range.userId), gte(requests.createdAt, range.from), lt(requests.createdAt, range.to));
 
-/** Sums of many doubles carry float noise; stored costs have nine decimals, so sums do too. */
-const roundUsd = (usd: number) => Math.round(usd * 1e9) / 1e9;
-
+// Sums of many doubles carry float noise; stored costs have nine decimals, so sums are rounded to them too.
 export function createUsageRepository(db: Db): UsageRepository {
   async function totals(range: UsageRange): Promise<UsageTotals> {
     const [row] = await db.select(sums).from(requests).where(inRange(range));

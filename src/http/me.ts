@@ -7,6 +7,7 @@ import { budgetMonthOf } from "../limits/limit-store.ts";
 import { type Limiter, limitSubjectOf, type WindowState } from "../limits/limiter.ts";
 import { formatResetDuration } from "./rate-limit-headers.ts";
 import { problemSchema } from "../requests/schemas.ts";
+import { roundUsd } from "../usd.ts";
 import { apiKeySchema, formatApiKey, formatUser, userSchema } from "./admin.ts";
 import { callerOf } from "./auth.ts";
 
@@ -122,8 +123,7 @@ export function registerMeRoutes(app: FastifyInstance, deps: MeRoutesDeps) {
             from: isoDay(month.start),
             to: isoDay(new Date(month.end.getTime() - dayMs)),
             ...formatTotals(thisMonth),
-            budget_remaining_usd:
-              budget === null ? null : Math.max(0, Math.round((budget - thisMonth.costUsd) * 1e9) / 1e9),
+            budget_remaining_usd: budget === null ? null : Math.max(0, roundUsd(budget - thisMonth.costUsd)),
           },
         },
       };
