@@ -14,8 +14,6 @@ export interface ChatTask<T extends RequestType> {
   kind: "chat";
   /** Structured-output types get one retry when the model's answer does not fit. */
   retryInvalidOutput: boolean;
-  /** Whether the answer is plain text that can be streamed as deltas. */
-  streamsText: boolean;
   build(request: CreateRequestOf<T>, model: string): ChatCompletionRequest;
   parse(completion: ChatCompletion, request: CreateRequestOf<T>): ParsedOutput;
 }
@@ -66,7 +64,6 @@ export const taskTypes: TaskTable = {
   chat: {
     kind: "chat",
     retryInvalidOutput: false,
-    streamsText: true,
     build(request, model) {
       const messages: ChatMessage[] = [];
       if (request.options.instructions) messages.push({ role: "system", content: request.options.instructions });
@@ -80,7 +77,6 @@ export const taskTypes: TaskTable = {
   summarize: {
     kind: "chat",
     retryInvalidOutput: false,
-    streamsText: true,
     build(request, model) {
       const prompt =
         "You summarize the user's text. Answer with the summary only, in the language of the text, " +
@@ -97,7 +93,6 @@ export const taskTypes: TaskTable = {
   translate: {
     kind: "chat",
     retryInvalidOutput: false,
-    streamsText: true,
     build(request, model) {
       const prompt =
         `Translate the user's text into ${request.options.target_language}. ` +
@@ -114,7 +109,6 @@ export const taskTypes: TaskTable = {
   classify: {
     kind: "chat",
     retryInvalidOutput: true,
-    streamsText: false,
     build(request, model) {
       const prompt =
         "Classify the user's text into exactly one of these labels: " +
@@ -153,7 +147,6 @@ export const taskTypes: TaskTable = {
   extract: {
     kind: "chat",
     retryInvalidOutput: true,
-    streamsText: false,
     build(request, model) {
       const prompt =
         "Extract from the user's text the data described by the JSON schema of your answer format. " +
