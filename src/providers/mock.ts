@@ -35,7 +35,7 @@ function throwIfAborted(options: CallOptions | undefined): void {
 }
 
 function outcome<T>(value: T, started: number): CallOutcome<T> {
-  return { value, retries: 0, upstreamMs: performance.now() - started };
+  return { value, upstreamMs: performance.now() - started };
 }
 
 export function createMockProvider(): Provider {

@@ -242,7 +242,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     for (let retries = 0; ; retries++) {
       let failure: Failure | undefined;
       try {
-        return { value: await attempt(), retries, upstreamMs: performance.now() - started };
+        return { value: await attempt(), upstreamMs: performance.now() - started };
       } catch (error) {
         if (signal?.aborted) throw call.timedOut() ? totalTimeoutError() : abortError(signal);
         failure = classify(error);

@@ -92,10 +92,7 @@ export interface ModelList {
 export interface CallOptions {
   /** Aborts the upstream call (client gone, shutdown). */
   signal?: AbortSignal;
-  /**
-   * Told of each retry before its wait: the only way to see the retries of a call that ends up failing, or of a
-   * stream (which has no CallOutcome).
-   */
+  /** Told of each retry before its wait: how a caller learns of a call's retries, a failed call's and a stream's too. */
   onRetry?: (retry: RetryEvent) => void;
 }
 
@@ -108,11 +105,9 @@ export interface RetryEvent {
   delayMs: number;
 }
 
-/** What one call cost in attempts; recorded on the request. */
+/** A call's answer, and how long it took; its retries are told through `CallOptions.onRetry`. */
 export interface CallOutcome<T> {
   value: T;
-  /** Retries after the first attempt. */
-  retries: number;
   /** Time spent waiting on the upstream, all attempts included. */
   upstreamMs: number;
 }
