@@ -138,11 +138,6 @@ export class PgliteWorkerPool {
     return this.#whenFree(() => this.#send(queryRequest(query, params)));
   }
 
-  /** Statements separated by semicolons, without parameters; one result each. */
-  exec(sql: string): Promise<PgliteResults[]> {
-    return this.#whenFree(() => this.#send({ op: "exec", sql }));
-  }
-
   /** Leases the connection once the queries and leases asked for earlier are through. */
   connect(): Promise<PgliteConnection> {
     return this.#whenFree(() => {
