@@ -29,7 +29,7 @@ const field = (value: unknown, name: string): string => {
  * without limits would skip all of it (limits/limiter.ts returns early) and measure a cheaper service than a real
  * deployment with limits runs.
  */
-export const benchLimits = {
+const benchLimits = {
   user: { rpm: 100_000_000, tpm: 2_000_000_000, monthly_budget_usd: 1_000_000 },
   key: { rpm: 100_000_000, tpm: 2_000_000_000 },
 };

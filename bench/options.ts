@@ -38,7 +38,7 @@ export interface Options {
   redisUrl: string;
 }
 
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 export function parseOptions(argv: string[]): Options | undefined {
   // `--soak` may come without its minutes; parseArgs wants a value for a string option, so give it the default.

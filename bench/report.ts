@@ -295,7 +295,7 @@ export function median(values: number[]): number {
     : round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
 }
 
-export function medianOrNull(values: Array<number | null | undefined>): number | null {
+function medianOrNull(values: Array<number | null | undefined>): number | null {
   const known = values.filter((value): value is number => typeof value === "number");
   return known.length === 0 ? null : median(known);
 }

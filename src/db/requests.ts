@@ -30,7 +30,7 @@ export interface RequestRepository {
 }
 
 /** PostgreSQL takes at most 65535 bind parameters per statement; a row here uses 25. */
-export const maxRowsPerStatement = 2000;
+const maxRowsPerStatement = 2000;
 
 /**
  * created_at as ISO 8601 UTC with all six fractional digits. The cursor must carry the stored value exactly:

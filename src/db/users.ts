@@ -57,7 +57,7 @@ export interface UserRepository {
   count(): Promise<number>;
 }
 
-export function normalizeEmail(email: string): string {
+function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 

@@ -5,7 +5,7 @@ import type { CacheMode, CallContext } from "../requests/request-service.ts";
  * An AbortSignal that fires when the client goes away before its answer is complete, so the upstream call it
  * was waiting for is cancelled at once instead of running on for nobody.
  */
-export function abortOnClientClose(reply: FastifyReply): AbortSignal {
+function abortOnClientClose(reply: FastifyReply): AbortSignal {
   const reason = () => new Error("the client closed the connection");
   // Asked for after the client left: the close event has passed already.
   if (reply.raw.closed && !reply.raw.writableFinished) return AbortSignal.abort(reason());

@@ -12,7 +12,7 @@ export interface LingerBounds {
 }
 
 /** 8 MiB or 2 s, whichever comes first: the rest of a body several times the default limit, on any sane link. */
-export const defaultLingerBounds: LingerBounds = { maxBytes: 8 * 1024 * 1024, maxMs: 2_000 };
+const defaultLingerBounds: LingerBounds = { maxBytes: 8 * 1024 * 1024, maxMs: 2_000 };
 
 /**
  * Closes a connection in stages: half-closes it after what was written, reads and discards what the client still

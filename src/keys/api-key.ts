@@ -1,7 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from "node:crypto";
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-export const apiKeyPrefix = "arh_";
+const apiKeyPrefix = "arh_";
 const secretLength = 40;
 /** `arh_` and the first 8 secret characters: enough to recognise a key in a list, far too little to guess it. */
 const displayPrefixLength = apiKeyPrefix.length + 8;

@@ -12,7 +12,7 @@ import type { KeyVerifier } from "./key-verifier.ts";
  * the local invalidation is all there is to do.
  */
 
-export const keyInvalidationChannel = "arh:keys:invalidate";
+const keyInvalidationChannel = "arh:keys:invalidate";
 
 export interface KeyInvalidation {
   kind: "key" | "user";
@@ -41,7 +41,7 @@ export async function publishKeyInvalidation(redis: Redis, message: KeyInvalidat
   await redis.publish(keyInvalidationChannel, JSON.stringify(message));
 }
 
-export function parseKeyInvalidation(text: string): KeyInvalidation | undefined {
+function parseKeyInvalidation(text: string): KeyInvalidation | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== "object" || value === null) return undefined;

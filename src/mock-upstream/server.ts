@@ -127,7 +127,7 @@ const isNonNegative = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value) && value >= 0;
 
 /** Checks a partial set of knobs (from a test or from `POST /__faults`) and returns it merged into `current`. */
-export function mergeFaults(current: MockFaults, partial: unknown): MockFaults {
+function mergeFaults(current: MockFaults, partial: unknown): MockFaults {
   if (!isRecord(partial)) throw new TypeError("faults must be a JSON object");
   const next: MockFaults = { ...current, failNext: [...current.failNext] };
   for (const [key, value] of Object.entries(partial)) {

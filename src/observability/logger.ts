@@ -6,7 +6,7 @@ export type { Logger };
  * Paths that may carry secrets or user content. Keys are never logged at any level; prompts and outputs only
  * reach the log at debug, where the request logger adds them on purpose.
  */
-export const redactedPaths = [
+const redactedPaths = [
   "req.headers.authorization",
   "req.headers.cookie",
   "req.headers['x-api-key']",

@@ -26,7 +26,7 @@ export interface InvalidRequest {
 // Hashing and pseudo-randomness: cheap, stable across runs and platforms.
 
 /** FNV-1a, 32 bits: fast and good enough to pick words; not for anything security-related. */
-export function hashString(text: string, seed = 0x811c9dc5): number {
+function hashString(text: string, seed = 0x811c9dc5): number {
   let hash = seed >>> 0;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
@@ -239,7 +239,7 @@ function schemaTypes(schema: Record<string, unknown>): string[] {
 }
 
 /** A value satisfying `schema` (for the subset of JSON Schema that structured output and tools use). */
-export function sampleFromSchema(schema: unknown, random: () => number, root: unknown = schema, depth = 0): unknown {
+function sampleFromSchema(schema: unknown, random: () => number, root: unknown = schema, depth = 0): unknown {
   if (!isRecord(schema)) return schema === false ? null : {};
   if (typeof schema.$ref === "string") return sampleFromSchema(resolveRef(root, schema.$ref), random, root, depth + 1);
   if ("const" in schema) return schema.const;
@@ -434,7 +434,7 @@ const idPrefix = Math.floor(Math.random() * 36 ** 6)
 let idCounter = 0;
 const nextId = (prefix: string) => `${prefix}${idPrefix}${(++idCounter).toString(36).padStart(8, "0")}`;
 
-export const mockSystemFingerprint = "fp_mock0001";
+const mockSystemFingerprint = "fp_mock0001";
 
 function usageOf(generation: Generation): Usage {
   const completion = generation.choices.reduce((sum, choice) => sum + choice.completionTokens, 0);
@@ -479,7 +479,7 @@ export function createChatCompletion(body: ChatCompletionRequest): ChatCompletio
 }
 
 /** Word-sized pieces (a space leads each word, as tokens do); long runs such as JSON are cut every 16 chars. */
-export function splitForStreaming(text: string): string[] {
+function splitForStreaming(text: string): string[] {
   const pieces: string[] = [];
   for (const word of text.match(/\s*\S+|\s+/g) ?? []) {
     if (word.length <= 16) {
@@ -575,12 +575,12 @@ export function createChatCompletionChunks(body: ChatCompletionRequest, options:
 // Embeddings
 
 /** Native vector sizes of OpenAI's embedding models; anything else gets 1536 like text-embedding-3-small. */
-export function embeddingDimensions(model: string): number {
+function embeddingDimensions(model: string): number {
   return model.startsWith("text-embedding-3-large") ? 3072 : 1536;
 }
 
 /** A unit-length vector derived from the input alone: equal texts embed equally, different texts differ. */
-export function embedText(key: string, dimensions: number): Float64Array {
+function embedText(key: string, dimensions: number): Float64Array {
   const random = createRandom(hashString(key));
   const vector = new Float64Array(dimensions);
   let norm = 0;

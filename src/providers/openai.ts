@@ -408,7 +408,7 @@ function parseChunk(data: string): ChatCompletionChunk {
  * The `data` of each server-sent event, as the bytes arrive (never the whole body at once). Comments and other
  * fields (`event:`, `id:`, `retry:`) are skipped; multi-line data is joined with newlines, as the SSE spec says.
  */
-export async function* readSseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+async function* readSseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = "";
   let data: string[] = [];

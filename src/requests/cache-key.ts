@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical-json.ts";
 
 /** Bump when the cached value's shape or a type's prompt changes, so old entries are never served. */
-export const cacheKeyVersion = 1;
+const cacheKeyVersion = 1;
 
 export interface CacheKeyParts {
   /** The cache's scope: the user id by default, so one user's answers are never served to another. */

@@ -11,7 +11,7 @@ export const storageBackends = ["postgres", "pglite"] as const;
 export type StorageBackend = (typeof storageBackends)[number];
 
 /** The server's maintenance connection, used only to create and drop the per-test databases. */
-export function adminUrl(): string {
+function adminUrl(): string {
   return process.env.DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 }
 

@@ -9,7 +9,7 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import ajvFormats from "ajv-formats";
 
 /** `<repo>/../shared/reference/…`: in CI `shared/` sits beside the clone, as it sits beside /work/main here. */
-export const openAISpecUrl = new URL("../../../shared/reference/openai-openapi.json", import.meta.url);
+const openAISpecUrl = new URL("../../../shared/reference/openai-openapi.json", import.meta.url);
 
 const documentId = "https://openai.local/openapi.json";
 
@@ -50,7 +50,7 @@ function rewriteNullable(node: unknown): unknown {
   return { anyOf: [schema, { type: "null" }] };
 }
 
-export function getOpenAIValidator(schemaName: string): ValidateFunction {
+function getOpenAIValidator(schemaName: string): ValidateFunction {
   let validate = validators.get(schemaName);
   if (!validate) {
     validate = getAjv().getSchema(`${documentId}#/components/schemas/${schemaName}`);
