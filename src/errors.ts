@@ -2,7 +2,7 @@
  * The closed table of error codes. Every error the service answers with is one of these; the HTTP status
  * follows from the code alone, so a route never picks a status by hand.
  */
-export const errorTable = {
+const errorTable = {
   invalid_json: { status: 400, title: "Malformed JSON" },
   invalid_request: { status: 400, title: "Invalid request" },
   request_timeout: { status: 408, title: "Request timeout" },
@@ -10,7 +10,6 @@ export const errorTable = {
   unauthorized: { status: 401, title: "Unauthorized" },
   forbidden: { status: 403, title: "Forbidden" },
   not_found: { status: 404, title: "Not found" },
-  method_not_allowed: { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
   payload_too_large: { status: 413, title: "Payload too large" },
   uri_too_long: { status: 414, title: "URI too long" },
@@ -78,7 +77,7 @@ export interface Problem {
   request_id?: string;
 }
 
-export const problemTypeBase = "https://ai-request-handler.dev/problems/";
+const problemTypeBase = "https://ai-request-handler.dev/problems/";
 
 export function toProblem(error: AppError, requestId?: string): Problem {
   const problem: Problem = {
@@ -114,7 +113,6 @@ function openAIErrorType(code: ErrorCode): string {
     case "invalid_request":
     case "validation_failed":
     case "not_found":
-    case "method_not_allowed":
     case "conflict":
     case "client_closed":
     case "payload_too_large":

@@ -10,7 +10,7 @@ import { securityHeaders } from "./security-headers.ts";
 import { closeInStagesAfterAnswer } from "./staged-close.ts";
 
 /** Under /v1 errors take OpenAI's shape, so its SDKs raise their own typed errors; elsewhere RFC 9457. */
-export function isOpenAIRoute(request: FastifyRequest): boolean {
+function isOpenAIRoute(request: FastifyRequest): boolean {
   return isOpenAIPath(request.url);
 }
 
@@ -19,7 +19,7 @@ export function isOpenAIPath(url: string): boolean {
   return url.startsWith("/v1/") || url === "/v1";
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
   if (error.headers) reply.headers(error.headers);
   reply.code(error.status);

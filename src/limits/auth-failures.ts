@@ -78,7 +78,7 @@ export function createAuthFailureLimiter(options: AuthFailureLimiterOptions): Au
  * What counts as one address: an IPv4 address (also when written IPv4-mapped, ::ffff:1.2.3.4), or the /64 network
  * of an IPv6 address, since one IPv6 client commonly has a whole /64 to rotate through.
  */
-export function addressKey(address: string): string {
+function addressKey(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped?.[1]) return mapped[1];
   if (isIPv4(address)) return address;

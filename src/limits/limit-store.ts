@@ -84,16 +84,6 @@ export interface LimitStore {
 /** The month's spend from the database, in nano-dollars: seeds a budget whose counter is missing. */
 export type LoadMonthSpendNano = (userId: string, month: BudgetMonth) => Promise<number>;
 
-export const nanoPerUsd = 1e9;
-
-/**
- * Budgets are counted in integer nano-dollars: stored costs are rounded to 1e-9 USD, so nothing is lost, and a
- * cheap request (~$0.00001) is not rounded by the 5–10% that whole micro-dollars would cost it.
- */
-export function toNano(usd: number): number {
-  return Math.max(0, Math.round(usd * nanoPerUsd));
-}
-
 export function budgetMonthOf(ms: number): BudgetMonth {
   const date = new Date(ms);
   const year = date.getUTCFullYear();

@@ -7,12 +7,13 @@ import {
   budgetMonthOf,
   type LimitState,
   type LimitStore,
-  nanoPerUsd,
   type ScopeKind,
   type ScopeLimits,
   type SettleInput,
-  toNano,
 } from "./limit-store.ts";
+import { throttledReports } from "../observability/throttled-log.ts";
+import { withTimeout } from "../timeout.ts";
+import { nanoPerUsd, toNano } from "../usd.ts";
 import { createMemoryLimitStore } from "./memory-limit-store.ts";
 import { createRedisLimitStore } from "./redis-limit-store.ts";
 
@@ -166,6 +167,7 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
   const windowMs = options.windowMs ?? 60_000;
   const holdMs = options.reservationHoldMs ?? 3_600_000;
   const redisTimeoutMs = options.redisTimeoutMs ?? 1_000;
+  const redisTimeoutMessage = `Redis did not answer within ${redisTimeoutMs} ms`;
 
   const loadMonthSpendNano = async (userId: string, month: BudgetMonth) => {
     if (!options.loadMonthSpendUsd) return 0;
@@ -184,20 +186,18 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
 
   const held = new WeakMap<Reservation, Held>();
   const pendingSettles: PendingSettle[] = [];
-  let lastErrorReport = -Infinity;
-
-  function reportRedisError(error: unknown) {
-    const at = Date.now();
-    if (at - lastErrorReport < errorReportIntervalMs) return;
-    lastErrorReport = at;
-    options.onRedisError?.(error);
-  }
+  // At most one report per 10 s while Redis is away; the operations fall back to memory meanwhile.
+  const redisErrors = throttledReports((error) => options.onRedisError?.(error), { intervalMs: errorReportIntervalMs });
+  const reportRedisError = (error: unknown) => redisErrors.failed(error);
 
   /** Redis when it answers; memory when there is none or it fails, so an outage never becomes a 500. */
   async function onStore<T>(operation: (store: LimitStore) => Promise<T>): Promise<{ value: T; store: LimitStore }> {
     if (redisStore) {
       try {
-        return { value: await withTimeout(operation(redisStore), redisTimeoutMs), store: redisStore };
+        return {
+          value: await withTimeout(operation(redisStore), redisTimeoutMs, redisTimeoutMessage),
+          store: redisStore,
+        };
       } catch (error) {
         // The database failed, not Redis: memory would fail the same way.
         if (error instanceof BudgetUnavailableError) throw error;
@@ -213,7 +213,7 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
 
   async function settleNow(store: LimitStore, input: SettleInput, reservedAt: number) {
     try {
-      await withTimeout(store.settle(input), redisTimeoutMs);
+      await withTimeout(store.settle(input), redisTimeoutMs, redisTimeoutMessage);
     } catch (error) {
       if (store.kind !== "redis") return;
       reportRedisError(error);
@@ -228,7 +228,7 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
     for (const [index, pending] of batch.entries()) {
       if (now() - pending.reservedAt > holdMs) continue;
       try {
-        await withTimeout(redisStore.settle(pending.input), redisTimeoutMs);
+        await withTimeout(redisStore.settle(pending.input), redisTimeoutMs, redisTimeoutMessage);
       } catch (error) {
         reportRedisError(error);
         pendingSettles.push(...batch.slice(index));
@@ -364,16 +364,4 @@ function scopeLimits(subject: LimitSubject): ScopeLimits {
 /** Unique enough for a log entry (~72 random bits) and short: it is stored once per request per window. */
 function newEntryId(): string {
   return randomToken(14);
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

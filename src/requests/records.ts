@@ -10,7 +10,7 @@ import type { CacheEntry, JobInfo, Produced, Progress, TokenUsage } from "./job.
  * One literal with every field, in one order: records are built per request, and object spreads here made V8
  * allocate ~12 KB per record (a fresh dictionary-shaped object each time; the largest allocation of a hit).
  */
-export function recordOf(
+function recordOf(
   job: JobInfo<unknown>,
   startedAt: Date,
   started: number,

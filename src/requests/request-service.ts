@@ -811,7 +811,7 @@ function chatTask(type: Exclude<RequestType, "embed">): ChatTask<Exclude<Request
 }
 
 /** A completion as stored: its text when it is one plain answer, else the assistant messages. */
-export function completionOutput(completion: ChatCompletion): unknown {
+function completionOutput(completion: ChatCompletion): unknown {
   const [only, ...others] = completion.choices;
   if (only && others.length === 0 && !only.message.tool_calls) return only.message.content;
   return completion.choices.map((choice) => choice.message);
