@@ -29,25 +29,18 @@ import {
   type TokenUsage,
 } from "./job.ts";
 import { completedRecord, endedRecord, hitRecord } from "./records.ts";
+import { createReservationStep, isMetered } from "./reservation.ts";
 import { completionToChunks, createChunkGatherer } from "./chat-stream.ts";
 import { costUsd } from "../cost.ts";
 import { createSingleFlight, type SingleFlight } from "./single-flight.ts";
+import { defaultMaxOutputTokens } from "../limits/estimate.ts";
 import {
   type LimitState,
-  type LimitSubject,
   LimitRefusedError,
   type Limiter,
   limitSubjectOf,
   type Reservation,
-  type ReserveResult,
 } from "../limits/limiter.ts";
-import {
-  defaultMaxOutputTokens,
-  observedTokensPerByte,
-  promptSize,
-  promptTokenBound,
-  worstCaseCostUsd,
-} from "../limits/estimate.ts";
 import type { TokenRatios } from "../limits/token-ratios.ts";
 import type { CreateRequest, CreateRequestOf } from "./schemas.ts";
 import { type ChatTask, taskTypes } from "./task-types.ts";
@@ -110,6 +103,13 @@ export type RequestService = ReturnType<typeof createRequestService>;
 export function createRequestService(deps: RequestServiceDeps) {
   const { provider, cache, metrics, settings, limiter } = deps;
   const singleFlight = deps.singleFlight ?? createSingleFlight({ lockTtlMs: 30_000 });
+  const reservations = createReservationStep({
+    limiter,
+    tokenRatios: deps.tokenRatios,
+    fallbacks: settings.fallbacks,
+  });
+  const { giveBack, learn, modelsOf } = reservations;
+  const reserveFor = reservations.reserve;
 
   // ---- the native API ----------------------------------------------------------------------------------------
 
@@ -500,51 +500,6 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   /**
-   * What the upstream reported of a call's prompt teaches the model's tokens per byte. A metered call measured its
-   * prompt already; another is measured only while the model has no ratio here yet, so a model is learned from its
-   * first calls whoever makes them, and the hot path of unmetered callers does not pay for it after that.
-   */
-  function learn(job: JobInfo<unknown>, model: string, reportedPromptTokens: number | undefined): void {
-    if (!reportedPromptTokens || reportedPromptTokens <= 0) return;
-    if (!job.size && deps.tokenRatios.has(model)) return;
-    const size = job.size ?? promptSize(job.estimate().body);
-    const observed = observedTokensPerByte(size, reportedPromptTokens);
-    if (observed !== undefined) deps.tokenRatios.learn(model, observed);
-  }
-
-  /**
-   * Holds the most the call can use: the prompt's bytes at each model's learned tokens per byte, plus its output
-   * cap, at the highest price among the models it may fall back to.
-   */
-  function reserveFor(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation> {
-    // Without a token limit or a budget there is nothing to hold: skip the estimate on the hot path.
-    if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
-      return limiter.reserve(subject, { tokens: 0, costUsd: 0 }).then(reserved);
-    }
-    const estimate = job.estimate();
-    const size = promptSize(estimate.body);
-    job.size = size;
-    const output = estimate.maxOutputTokens;
-    let tokens = 0;
-    let cost = 0;
-    for (const model of modelsOf(job)) {
-      const prompt = promptTokenBound(size, deps.tokenRatios.tokensPerByte(model));
-      tokens = Math.max(tokens, prompt + output);
-      cost = Math.max(cost, worstCaseCostUsd(model, prompt, output));
-    }
-    return limiter.reserve(subject, { tokens, costUsd: cost }).then(reserved);
-  }
-
-  /** The job's model, then the fallbacks configured for it (or for its type). */
-  function modelsOf(job: JobInfo<unknown>): string[] {
-    return [job.model, ...(settings.fallbacks?.[job.model] ?? settings.fallbacks?.[job.type] ?? [])];
-  }
-  /** Releases a reservation whose call never happened (refused, answered from the cache, or shared). */
-  function giveBack(reserving: Promise<Reservation>): void {
-    void reserving.then((unused) => limiter.settle(unused, nothing), ignore);
-  }
-
-  /**
    * Runs `attempt` with the job's model, then with each fallback configured for the model or the type, while the
    * failure is the upstream's (an error past retries, a timeout, output that never fit). The caller's own
    * mistakes and a client that left end it at once.
@@ -765,17 +720,6 @@ export function createRequestService(deps: RequestServiceDeps) {
   }
 
   return { create, createStream, chatCompletion, chatCompletionStream, embeddings };
-}
-
-/** The reservation, or the refusal thrown so that the pipeline stops where the limit said no. */
-function reserved(result: ReserveResult): Reservation {
-  if (!result.ok) throw new LimitRefusedError(result.refusal);
-  return result.reservation;
-}
-
-/** A caller whose calls are reserved against a token limit or a budget before they are made. */
-function isMetered(caller: Caller): boolean {
-  return Boolean(caller.user.tpm || caller.key?.tpm || caller.user.monthlyBudgetUsd !== null);
 }
 
 /**
