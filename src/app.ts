@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "./config.ts";
 import { createAuthHook } from "./http/auth.ts";
-import { createClientErrorHandler, handleExpectations, refuseUnmetExpectation } from "./http/connection-errors.ts";
+import { createClientErrorHandler, handleExpectations } from "./http/connection-errors.ts";
 import { registerCors } from "./http/cors.ts";
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from "./http/error-handler.ts";
 import { registerAdminRoutes } from "./http/admin.ts";
@@ -52,7 +52,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     clientErrorHandler: createClientErrorHandler(services.logger as FastifyBaseLogger),
     frameworkErrors: frameworkErrorHandler,
   });
-  handleExpectations(app.server, config.BODY_LIMIT_BYTES);
+  handleExpectations(app.server, config.BODY_LIMIT_BYTES, services.logger as FastifyBaseLogger);
 
   // Only JSON bodies: a text/plain body is refused with 415 instead of being parsed as a string.
   app.removeContentTypeParser("text/plain");
@@ -73,7 +73,6 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   app.addHook("onRequest", securityHeaders);
   // Before the auth hook, so that a 401 or 429 still carries the CORS headers a browser needs to read it.
   await registerCors(app, config.CORS_ORIGINS);
-  app.addHook("onRequest", refuseUnmetExpectation);
   app.addHook(
     "onRequest",
     createAuthHook({

@@ -126,11 +126,19 @@ describe("reservations against an upstream that counts tokens its own way (two i
   test("a metered caller's request with no max_tokens is capped upstream at the output it reserved", async () => {
     const metered = await userWith({ tpm: 1_000_000 });
     const unmetered = await a.createUser();
-    const send = async (key: string, path: string, request: unknown) => {
+    const send = async (
+      key: string,
+      path: string,
+      request: { messages?: Array<{ content: string }>; input?: string; [field: string]: unknown },
+    ) => {
+      const before = sentBodies.length;
       const answer = await a.call("POST", path, { key, body: request });
       assert.ok(answer.status === 200 || answer.status === 201, answer.text);
-      const sent = sentBodies.at(-1);
-      assert.ok(sent, "the upstream was called");
+      assert.equal(sentBodies.length, before + 1, "this request reached the upstream");
+      const sent = sentBodies.at(-1)!;
+      // The body the upstream got carries this request's own (random) text.
+      const text = request.messages?.[0]?.content ?? request.input ?? "";
+      assert.ok(JSON.stringify(sent.messages).includes(text), "the upstream's body is this request's");
       return sent;
     };
     const v1 = () => ({ model: "gpt-4o-mini", messages: [{ role: "user", content: randomBytes(4).toString("hex") }] });

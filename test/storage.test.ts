@@ -22,6 +22,7 @@ import {
   storageBackends,
   type TestDatabase,
 } from "./helpers/databases.ts";
+import { requestRecord } from "./helpers/records.ts";
 
 const baseTime = Date.UTC(2024, 0, 1);
 
@@ -30,34 +31,19 @@ function uniqueEmail(label: string): string {
 }
 
 function makeRecord(userId: string, overrides: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    id: newId("req"),
-    userId,
-    apiKeyId: null,
+  return requestRecord(userId, {
     type: "summarize",
-    source: "native",
-    model: "gpt-4o-mini",
     provider: "mock",
-    status: "completed",
     input: "a long text to summarize",
     options: { temperature: 0.2, length: "short" },
     output: "a summary",
-    error: null,
-    promptTokens: 10,
-    completionTokens: 5,
-    totalTokens: 15,
-    costUsd: 0.000123,
-    cached: false,
     latencyMs: 42,
     upstreamMs: 40,
-    retries: 0,
-    attempts: [],
     metadata: { app: "storage-test" },
     createdAt: new Date(baseTime),
     completedAt: new Date(baseTime + 42),
-    deletedAt: null,
     ...overrides,
-  };
+  });
 }
 
 /** A gate a fake insert can wait on, released by the test. */

@@ -109,7 +109,7 @@ export function createRequestWriter(options: RequestWriterOptions): RequestWrite
       for (const entry of entries) outcomes.push(entry.resolve);
       return;
     } catch (error) {
-      if (!isRowError(error)) return fail(entries, error, outcomes);
+      if (!options.isRowError?.(error)) return fail(entries, error, outcomes);
       if (entries.length > 1) {
         // Each half is one statement again: one bad row among n costs about 2·log2(n) more statements.
         const middle = entries.length >>> 1;
@@ -127,14 +127,6 @@ export function createRequestWriter(options: RequestWriterOptions): RequestWrite
       }
       outcomes.push(entry.resolve);
       report(() => options.onSalvaged?.(entry.record, error));
-    }
-  }
-
-  function isRowError(error: unknown): boolean {
-    try {
-      return options.isRowError?.(error) ?? false;
-    } catch {
-      return false;
     }
   }
 

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import type { FastifyBaseLogger, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger } from "fastify";
 import { AppError, toOpenAIError, toProblem } from "../errors.ts";
 import { isOpenAIPath } from "./error-handler.ts";
-import { closeInStages } from "./staged-close.ts";
+import { apiSecurityHeaders } from "./security-headers.ts";
+import { closeInStages, closeInStagesAfterAnswer } from "./staged-close.ts";
 
 /** What Node hands to `clientError`: a socket error, or llhttp's parse error with its code, reason and packet. */
 export interface ClientError extends Error {
@@ -71,44 +72,50 @@ function requestTargetOf(packet: unknown): string | undefined {
   return requestLine.exec(packet.subarray(0, 8192).toString("latin1"))?.[1];
 }
 
-function rawAnswer(error: AppError, requestId: string, target: string | undefined): string {
+/** An error answered outside Fastify: its headers and body, in OpenAI's shape under /v1, else RFC 9457. */
+function answerOf(error: AppError, requestId: string, target: string | undefined) {
   const openAI = target !== undefined && isOpenAIPath(target);
   const body = JSON.stringify(openAI ? toOpenAIError(error) : toProblem(error, requestId));
-  const head = [
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}`,
-    `content-type: ${openAI ? "application/json" : "application/problem+json"}; charset=utf-8`,
-    `content-length: ${Buffer.byteLength(body)}`,
-    `x-request-id: ${requestId}`,
-    "x-content-type-options: nosniff",
-    "cache-control: no-store",
-    `date: ${new Date().toUTCString()}`,
-    "connection: close",
-  ];
-  return `${head.join("\r\n")}\r\n\r\n${body}`;
+  const headers: Record<string, string> = {
+    "content-type": `${openAI ? "application/json" : "application/problem+json"}; charset=utf-8`,
+    "content-length": String(Buffer.byteLength(body)),
+    "x-request-id": requestId,
+    ...apiSecurityHeaders,
+    "cache-control": "no-store",
+    connection: "close",
+  };
+  return { headers, body };
 }
 
-const unmetExpectations = new WeakSet<IncomingMessage>();
+function rawAnswer(error: AppError, requestId: string, target: string | undefined): string {
+  const { headers, body } = answerOf(error, requestId, target);
+  const head = [`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}`, `date: ${new Date().toUTCString()}`];
+  for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
+  return `${head.join("\r\n")}\r\n\r\n${body}`;
+}
 
 /**
  * `Expect` headers, which Node answers before any route runs. A `100-continue` whose declared body is over the limit
  * gets no 100, so the client never sends the body it would only have to throw away (the app then answers 413); any
- * other expectation goes through the app, where `refuseUnmetExpectation` answers 417 in the API's error shape.
+ * other expectation is answered 417 here, in the API's error shape, so that no hook on every request has to ask.
  */
-export function handleExpectations(server: Server, bodyLimitBytes: number): void {
+export function handleExpectations(server: Server, bodyLimitBytes: number, logger: FastifyBaseLogger): void {
   server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
     if (!(Number(request.headers["content-length"]) > bodyLimitBytes)) response.writeContinue();
     server.emit("request", request, response);
   });
   server.on("checkExpectation", (request: IncomingMessage, response: ServerResponse) => {
-    unmetExpectations.add(request);
-    server.emit("request", request, response);
-  });
-}
-
-/** onRequest hook: the 417 for an expectation other than 100-continue, after the id and security headers are set. */
-export async function refuseUnmetExpectation(request: FastifyRequest): Promise<void> {
-  if (!unmetExpectations.has(request.raw)) return;
-  throw new AppError("expectation_failed", "the only expectation the service meets is Expect: 100-continue", {
-    errors: [{ path: "expect", message: "must be 100-continue or absent" }],
+    const error = new AppError("expectation_failed", "the only expectation the service meets is Expect: 100-continue", {
+      errors: [{ path: "expect", message: "must be 100-continue or absent" }],
+    });
+    const requestId = randomUUID();
+    logger.info(
+      { status: error.status, method: request.method, requestId },
+      "request refused before it reached a route",
+    );
+    const { headers, body } = answerOf(error, requestId, request.url?.split("?", 1)[0]);
+    // Its body, if any, is read and dropped before the connection closes, so that the client reads the answer.
+    closeInStagesAfterAnswer(request);
+    response.writeHead(error.status, headers).end(body);
   });
 }

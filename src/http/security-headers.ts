@@ -22,14 +22,18 @@ const docsPolicy =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'none'; frame-ancestors 'none'";
 
+/** What every API answer carries, including those written before a route runs (connection-errors.ts). */
+export const apiSecurityHeaders: Readonly<Record<string, string>> = Object.freeze({
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "strict-transport-security": "max-age=31536000",
+  "content-security-policy": apiPolicy,
+});
+const docsSecurityHeaders = Object.freeze({ ...apiSecurityHeaders, "content-security-policy": docsPolicy });
+
 export async function securityHeaders(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.headers({
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "strict-transport-security": "max-age=31536000",
-    "content-security-policy": isDocs(request.url) ? docsPolicy : apiPolicy,
-  });
+  reply.headers(isDocs(request.url) ? docsSecurityHeaders : apiSecurityHeaders);
   const access = request.routeOptions.config.access ?? "public";
   if (access !== "public") reply.header("cache-control", "no-store");
 }

@@ -158,6 +158,7 @@ interface PendingSettle {
 
 const noReservation: Reservation = Object.freeze({ state: {} });
 const admittedWithoutLimit: Admission = Object.freeze({ ok: true, state: {} });
+const nothingReserved: ReserveResult = Object.freeze({ ok: true, reservation: noReservation });
 const errorReportIntervalMs = 10_000;
 const settleRetryIntervalMs = 1_000;
 const maxPendingSettles = 10_000;
@@ -251,7 +252,8 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       const limits = scopeLimits(subject);
       if (limits.userRpm <= 0 && limits.keyRpm <= 0) return admittedWithoutLimit;
       const { value: outcome } = await onStore((store) => store.admit(limits, newEntryId(), false));
-      if (outcome.ok) return { ok: true, state: outcome.state };
+      // The store's own answer is already an admission: no second object per request.
+      if (outcome.ok) return outcome;
       reject("rpm");
       return {
         ok: false,
@@ -269,7 +271,7 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       const limits = scopeLimits(subject);
       const budgetUsd = subject.monthlyBudgetUsd;
       const hasBudget = budgetUsd !== null && budgetUsd !== undefined;
-      if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return { ok: true, reservation: noReservation };
+      if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return nothingReserved;
 
       const at = now();
       const month = budgetMonthOf(at);

@@ -116,14 +116,21 @@ export function createRequestService(deps: RequestServiceDeps) {
   const modelFor = (request: CreateRequest) =>
     request.model ?? (request.type === "embed" ? settings.defaultEmbedModel : settings.defaultChatModel);
 
-  function nativeJob(caller: Caller, request: CreateRequest, context: CallContext): Job<unknown> {
+  function nativeJob(caller: Caller, request: CreateRequest, context: CallContext) {
     const model = modelFor(request);
-    return {
+    // Built once for the job's own model: the reservation's estimate and the call measure and send the same body.
+    let own: ChatCompletionRequest | undefined;
+    const chatBody = (chat: NativeChatRequest, callModel: string): ChatCompletionRequest => {
+      if (callModel !== model) return nativeChatBody(caller, chat, callModel);
+      own ??= nativeChatBody(caller, chat, model);
+      return own;
+    };
+    const job: Job<unknown> = {
       estimate: () =>
         request.type === "embed"
           ? { body: { input: request.input }, maxOutputTokens: 0 }
           : {
-              body: chatTask(request.type).build(request, model),
+              body: chatBody(request, model),
               maxOutputTokens: request.options.max_tokens ?? defaultMaxOutputTokens,
             },
       caller,
@@ -136,29 +143,30 @@ export function createRequestService(deps: RequestServiceDeps) {
       metadata: request.metadata ?? {},
       cacheable: request.cache,
       outputOf: (output) => output,
-      call: (callModel, callOptions) => callNative(caller, request, callModel, callOptions),
+      call: (callModel, callOptions) => callNative(request, callModel, callOptions, chatBody),
     };
+    return { job, chatBody };
   }
 
   /**
    * The chat body a native request sends. A metered caller's request that names no max_tokens is capped at the
    * default, so that what its reservation holds is a bound on what the call can spend.
    */
-  function nativeChatBody(caller: Caller, request: Exclude<CreateRequest, { type: "embed" }>, model: string) {
+  function nativeChatBody(caller: Caller, request: NativeChatRequest, model: string): ChatCompletionRequest {
     const body = chatTask(request.type).build(request, model);
     return isMetered(caller) && body.max_tokens === undefined ? { ...body, max_tokens: defaultMaxOutputTokens } : body;
   }
 
   /** POST /requests: the answer is the request object. */
   async function create(caller: Caller, request: CreateRequest, context: CallContext): Promise<Outcome<unknown>> {
-    return run(nativeJob(caller, request, context));
+    return run(nativeJob(caller, request, context).job);
   }
 
   async function callNative(
-    caller: Caller,
     request: CreateRequest,
     model: string,
     callOptions: CallOptions,
+    chatBody: (chat: NativeChatRequest, model: string) => ChatCompletionRequest,
   ): Promise<Produced<unknown>> {
     if (request.type === "embed") {
       const call = await provider.embeddings(taskTypes.embed.build(request, model), callOptions);
@@ -176,7 +184,7 @@ export function createRequestService(deps: RequestServiceDeps) {
     }
 
     const task = chatTask(request.type);
-    const body = nativeChatBody(caller, request, model);
+    const body = chatBody(request, model);
     const attempts = task.retryInvalidOutput ? 2 : 1;
     let usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     let upstreamMs = 0;
@@ -206,8 +214,11 @@ export function createRequestService(deps: RequestServiceDeps) {
     request: CreateRequestOf<"chat" | "summarize" | "translate">,
     context: CallContext,
   ): Promise<ChatStream> {
-    const { call: _call, ...job } = nativeJob(caller, request, context);
-    const body = nativeChatBody(caller, request, job.model);
+    const {
+      job: { call: _call, ...job },
+      chatBody,
+    } = nativeJob(caller, request, context);
+    const body = chatBody(request, job.model);
     // Cached as the text, like a plain native request, so either answers the other's repeats.
     return stream(job, body, textCodec);
   }
@@ -753,6 +764,8 @@ const textCodec: StreamCodec<unknown> = {
 function chatTask(type: Exclude<RequestType, "embed">): ChatTask<Exclude<RequestType, "embed">> {
   return taskTypes[type] as unknown as ChatTask<Exclude<RequestType, "embed">>;
 }
+
+type NativeChatRequest = Exclude<CreateRequest, { type: "embed" }>;
 
 /** A completion as stored: its text when it is one plain answer, else the assistant messages. */
 function completionOutput(completion: ChatCompletion): unknown {
