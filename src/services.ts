@@ -141,12 +141,10 @@ export async function createServices(config: Config, options: CreateServicesOpti
     writeRecord: (record) => writer.write(record),
     metrics,
     logger,
-    settings: {
-      cacheTtlSeconds: config.CACHE_TTL_SECONDS,
-      defaultChatModel: config.DEFAULT_CHAT_MODEL,
-      defaultEmbedModel: config.DEFAULT_EMBED_MODEL,
-      fallbacks: config.UPSTREAM_FALLBACKS,
-    },
+    cacheTtlSeconds: config.CACHE_TTL_SECONDS,
+    defaultChatModel: config.DEFAULT_CHAT_MODEL,
+    defaultEmbedModel: config.DEFAULT_EMBED_MODEL,
+    fallbacks: config.UPSTREAM_FALLBACKS,
     singleFlight: createSingleFlight({
       redis,
       // The longest another instance may hold a request's answer before the others call the upstream themselves.

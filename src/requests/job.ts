@@ -83,5 +83,13 @@ export interface Progress {
 
 export const newProgress = (model: string): Progress => ({ retries: 0, attempts: [], model });
 
+/** When a request started: the wall time stored with it, and the monotonic time its latency is measured from. */
+export interface Started {
+  at: Date;
+  ms: number;
+}
+
+export const startNow = (): Started => ({ at: new Date(), ms: performance.now() });
+
 /** A job without its call: what the cache, the records and a stream need to know. */
 export type JobInfo<T> = Omit<Job<T>, "call">;

@@ -2,7 +2,7 @@ import { costUsd } from "../cost.ts";
 import type { RequestRecord, StoredError } from "../db/types.ts";
 import { isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
-import type { CacheEntry, JobInfo, Produced, Progress, TokenUsage } from "./job.ts";
+import type { CacheEntry, JobInfo, Produced, Progress, Started, TokenUsage } from "./job.ts";
 
 /** The stored record of a request, however it ended: answered from the cache, completed, failed or cancelled. */
 
@@ -12,8 +12,7 @@ import type { CacheEntry, JobInfo, Produced, Progress, TokenUsage } from "./job.
  */
 function recordOf(
   job: JobInfo<unknown>,
-  startedAt: Date,
-  started: number,
+  started: Started,
   outcome: {
     provider: string;
     model: string;
@@ -45,19 +44,19 @@ function recordOf(
     totalTokens: outcome.usage.total_tokens,
     costUsd: outcome.costUsd,
     cached: outcome.cached,
-    latencyMs: elapsed(started),
+    latencyMs: Math.round(performance.now() - started.ms),
     upstreamMs: outcome.upstreamMs,
     retries: outcome.progress?.retries ?? 0,
     attempts: outcome.progress?.attempts ?? [],
     metadata: job.metadata,
-    createdAt: startedAt,
+    createdAt: started.at,
     completedAt: new Date(),
     deletedAt: null,
   };
 }
 
-export function hitRecord<T>(job: JobInfo<T>, entry: CacheEntry<T>, startedAt: Date, started: number): RequestRecord {
-  return recordOf(job as JobInfo<unknown>, startedAt, started, {
+export function hitRecord<T>(job: JobInfo<T>, entry: CacheEntry<T>, started: Started): RequestRecord {
+  return recordOf(job as JobInfo<unknown>, started, {
     provider: entry.provider,
     model: entry.model,
     status: "completed",
@@ -76,10 +75,9 @@ export function completedRecord<T>(
   provider: string,
   produced: Produced<T>,
   progress: Progress,
-  startedAt: Date,
-  started: number,
+  started: Started,
 ): RequestRecord {
-  return recordOf(job as JobInfo<unknown>, startedAt, started, {
+  return recordOf(job as JobInfo<unknown>, started, {
     provider,
     model: produced.model,
     status: "completed",
@@ -100,15 +98,14 @@ export function endedRecord(
   error: unknown,
   partial: { output: unknown; usage: TokenUsage },
   progress: Progress,
-  startedAt: Date,
-  started: number,
+  started: Started,
 ): RequestRecord {
   const cancelled = isAppError(error) && error.code === "client_closed";
   const stored: StoredError = isAppError(error)
     ? { code: error.code, message: error.message }
     : { code: "internal", message: "the upstream call failed unexpectedly" };
   const model = job.model;
-  return recordOf(job, startedAt, started, {
+  return recordOf(job, started, {
     provider,
     model,
     status: cancelled ? "cancelled" : "failed",
@@ -123,8 +120,4 @@ export function endedRecord(
     upstreamMs: null,
     progress,
   });
-}
-
-function elapsed(started: number): number {
-  return Math.round(performance.now() - started);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { changedErrorReports, throttledReports } from "../src/observability/throttled-log.ts";
+import { changedErrorReports, throttledReports } from "../../src/observability/throttled-log.ts";
 
 describe("failure reports", () => {
   test("throttled: the first at once, then one per interval with the count left unreported; a success ends it", () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { messageAllowanceTokens, requestAllowanceTokens } from "../src/limits/estimate.ts";
-import { createLimiter, LimitRefusedError } from "../src/limits/limiter.ts";
-import { createTokenRatios } from "../src/limits/token-ratios.ts";
-import type { JobInfo } from "../src/requests/job.ts";
-import { createReservationStep } from "../src/requests/reservation.ts";
+import { messageAllowanceTokens, requestAllowanceTokens } from "../../src/limits/estimate.ts";
+import { createLimiter, LimitRefusedError } from "../../src/limits/limiter.ts";
+import { createTokenRatios } from "../../src/limits/token-ratios.ts";
+import type { JobInfo } from "../../src/requests/job.ts";
+import { createReservationStep } from "../../src/requests/reservation.ts";
 
 /** The reservation step on its own: in-process limits, no sockets, no database. */
 describe("reservation step", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { withTimeout } from "../src/timeout.ts";
+import { withTimeout } from "../../src/timeout.ts";
 
 describe("withTimeout", () => {
   test("the work's outcome when it settles in time", async () => {
