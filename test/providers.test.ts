@@ -9,7 +9,8 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { AppError } from "../src/errors.ts";
 import { type MockUpstream, startMockUpstream } from "../src/mock-upstream/server.ts";
 import { createMockProvider } from "../src/providers/mock.ts";
-import { createOpenAIProvider, type OpenAIProviderOptions, parseRetryAfterMs } from "../src/providers/openai.ts";
+import { createOpenAIProvider, type OpenAIProviderOptions } from "../src/providers/openai.ts";
+import { parseRetryAfterMs } from "../src/providers/upstream-failure.ts";
 import type { ChatCompletionChunk, ChatCompletionRequest, Provider, RetryEvent } from "../src/providers/provider.ts";
 import { assertMatchesOpenAISchema } from "./helpers/openai-spec.ts";
 
