@@ -1,5 +1,4 @@
 import type { Redis } from "ioredis";
-import type { ApiKeyRecord, UserRecord } from "../db/types.ts";
 import { randomToken } from "../ids.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import {
@@ -7,7 +6,6 @@ import {
   budgetMonthOf,
   type LimitState,
   type LimitStore,
-  type ScopeKind,
   type ScopeLimits,
   type SettleInput,
 } from "./limit-store.ts";
@@ -15,78 +13,28 @@ import { throttledReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
 import { nanoPerUsd, toNano } from "../usd.ts";
 import { createMemoryLimitStore } from "./memory-limit-store.ts";
+import {
+  type Admission,
+  BudgetUnavailableError,
+  type LimitName,
+  type LimitSubject,
+  type Reservation,
+  type ReserveResult,
+} from "./outcomes.ts";
 import { createRedisLimitStore } from "./redis-limit-store.ts";
 
 export type { LimitState, ScopeKind, WindowState } from "./limit-store.ts";
-
-/** Who a request counts against, with the limits that apply (null: no such limit). */
-export interface LimitSubject {
-  userId: string;
-  keyId: string | null;
-  rpm: number | null;
-  tpm: number | null;
-  monthlyBudgetUsd: number | null;
-  /** The key's own limits, applied on top of the user's (both must admit a request). */
-  keyRpm?: number | null;
-  keyTpm?: number | null;
-}
-
-/** What reserve() held; pass it to settle() once the call is over. */
-export interface Reservation {
-  /** The windows after the reservation: for x-ratelimit-* headers on the answer. */
-  readonly state: LimitState;
-}
-
-/** Why a request may not go ahead, and when it may: a value the HTTP layer turns into a 429 (http/limit-refusal.ts). */
-export type LimitRefusal =
-  | {
-      limit: "rpm";
-      scope: ScopeKind;
-      /** Requests per minute of that scope. */
-      allowed: number;
-      retryAfterMs: number;
-      state: LimitState;
-    }
-  | {
-      limit: "tpm";
-      scope: ScopeKind;
-      /** Tokens per minute of that scope. */
-      allowed: number;
-      /** What the request may use at most. */
-      tokens: number;
-      /** More tokens than the whole limit: waiting cannot help. */
-      tooLarge: boolean;
-      retryAfterMs: number;
-      state: LimitState;
-    }
-  | {
-      limit: "budget";
-      budgetUsd: number;
-      /** Spent this month or held by calls in flight. */
-      committedUsd: number;
-      /** What the call may cost at most. */
-      costUsd: number;
-      /** When the month renews (UTC). */
-      renewsAt: Date;
-      retryAfterMs: number;
-      state: LimitState;
-    };
-
-/** A refused request, thrown by the request pipeline so that it stops where the limit said no. */
-export class LimitRefusedError extends Error {
-  override name = "LimitRefusedError";
-  constructor(readonly refusal: LimitRefusal) {
-    super(`refused by the ${refusal.limit} limit`);
-  }
-}
-
-/** The budget could not be checked: the month's spend could not be read from the database. */
-export class BudgetUnavailableError extends Error {
-  override name = "BudgetUnavailableError";
-}
-
-export type Admission = { ok: true; state: LimitState } | { ok: false; refusal: LimitRefusal };
-export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false; refusal: LimitRefusal };
+export {
+  type Admission,
+  BudgetUnavailableError,
+  type LimitName,
+  type LimitRefusal,
+  LimitRefusedError,
+  type LimitSubject,
+  limitSubjectOf,
+  type Reservation,
+  type ReserveResult,
+} from "./outcomes.ts";
 
 export interface Limiter {
   readonly kind: "redis" | "memory";
@@ -110,8 +58,6 @@ export interface Limiter {
   close(): Promise<void>;
 }
 
-export type LimitName = "rpm" | "tpm" | "budget";
-
 export interface CreateLimiterOptions {
   /** Shared limits across instances; without it, limits hold in this process only. */
   redis?: Redis;
@@ -129,19 +75,6 @@ export interface CreateLimiterOptions {
   reservationHoldMs?: number;
   /** A Redis call slower than this falls back to memory. Default 1000 ms. */
   redisTimeoutMs?: number;
-}
-
-/** The subject of a caller: the user's limits and, when it has its own, the key's. */
-export function limitSubjectOf(user: UserRecord, key: ApiKeyRecord | null): LimitSubject {
-  return {
-    userId: user.id,
-    keyId: key?.id ?? null,
-    rpm: user.rpm,
-    tpm: user.tpm,
-    monthlyBudgetUsd: user.monthlyBudgetUsd,
-    keyRpm: key?.rpm ?? null,
-    keyTpm: key?.tpm ?? null,
-  };
 }
 
 interface Held {
