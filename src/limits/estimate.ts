@@ -1,3 +1,4 @@
+import { isRecord } from "../is-record.ts";
 import { costUsd } from "../cost.ts";
 
 /**
@@ -124,7 +125,3 @@ function addInput(size: PromptSize, input: unknown): void {
 }
 
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? "");
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}

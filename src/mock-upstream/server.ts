@@ -1,11 +1,12 @@
 /**
- * An OpenAI-compatible HTTP server for tests and benchmarks: deterministic answers (providers/mock-model.ts), OpenAI's wire
+ * An OpenAI-compatible HTTP server for tests and benchmarks: deterministic answers (providers/mock-model/), OpenAI's wire
  * format and error bodies, and fault knobs (latency, errors, 429 with Retry-After, hangs, broken streams) that tests
  * set in-process or, from another process, through the `/__faults` control endpoint.
  *
  * Plain `node:http` on purpose: the mock is the benchmark's baseline, so its hot path is parse, generate (cached),
  * stringify, write.
  */
+import { isRecord } from "../is-record.ts";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
@@ -14,13 +15,11 @@ import { tokenizerModule } from "../tokens.ts";
 import {
   createChatCompletion,
   createChatCompletionChunks,
-  createEmbeddings,
   promptTokensByBytes,
   withPromptTokens,
-  listMockModels,
-  validateChatCompletionRequest,
-  validateEmbeddingRequest,
-} from "../providers/mock-model.ts";
+} from "../providers/mock-model/chat.ts";
+import { createEmbeddings, listMockModels } from "../providers/mock-model/embeddings.ts";
+import { validateChatCompletionRequest, validateEmbeddingRequest } from "../providers/mock-model/validate.ts";
 
 /** One scripted answer, consumed by the next `/v1` request before any random fault is drawn. */
 export interface FailSpec {
@@ -119,9 +118,6 @@ const defaultFaults: MockFaults = {
   failNext: [],
   bytesPerToken: null,
 };
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const isNonNegative = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value) && value >= 0;

@@ -1,18 +1,12 @@
 /**
  * The built-in provider when no OpenAI key is configured, and the fast one for tests: the same deterministic
- * answers as the mock upstream server (mock-model.ts), computed in-process, with no network.
+ * answers as the mock upstream server (providers/mock-model/), computed in-process, with no network.
  */
 import { AppError } from "../errors.ts";
 import { tokenizerModule } from "../tokens.ts";
-import {
-  createChatCompletion,
-  createChatCompletionChunks,
-  createEmbeddings,
-  type InvalidRequest,
-  listMockModels,
-  validateChatCompletionRequest,
-  validateEmbeddingRequest,
-} from "./mock-model.ts";
+import { createChatCompletion, createChatCompletionChunks } from "./mock-model/chat.ts";
+import { createEmbeddings, listMockModels } from "./mock-model/embeddings.ts";
+import { type InvalidRequest, validateChatCompletionRequest, validateEmbeddingRequest } from "./mock-model/validate.ts";
 import type {
   CallOptions,
   CallOutcome,

@@ -14,7 +14,8 @@ import type {
   ModelList,
   Provider,
 } from "./provider.ts";
-import { createUpstreamHttp, isRecord, type UpstreamHttpOptions } from "./upstream-http.ts";
+import { isRecord } from "../is-record.ts";
+import { createUpstreamHttp, type UpstreamHttpOptions } from "./upstream-http.ts";
 
 export interface OpenAIProviderOptions extends Omit<UpstreamHttpOptions, "secret"> {
   /** Sent as `Authorization: Bearer …`; never logged nor put in an error message. */

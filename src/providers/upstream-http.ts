@@ -25,8 +25,6 @@ import {
   toAppError,
 } from "./upstream-failure.ts";
 
-export { isRecord } from "./upstream-failure.ts";
-
 export interface UpstreamHttpOptions {
   /** The API's base URL, e.g. `https://api.openai.com/v1`; its path prefixes every route. */
   baseUrl: string;

@@ -1,4 +1,5 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { isRecord } from "../is-record.ts";
 import type { ValidateFunction } from "ajv";
 import { LRUCache } from "lru-cache";
 import { canonicalJson } from "./canonical-json.ts";
@@ -45,9 +46,6 @@ export interface SchemaIssue {
   path: Array<string | number>;
   message: string;
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** Keywords whose subschemas describe the same value as the schema they sit in: their property names add up. */
 const sameValueLists = ["allOf", "anyOf", "oneOf"] as const;
