@@ -2,7 +2,6 @@ import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import { runPrimary } from "./cluster.ts";
-import { Redis } from "ioredis";
 import { ConfigError, loadConfigFromEnvironment } from "./config.ts";
 import { createApiKeyRepository } from "./db/api-keys.ts";
 import { createDatabase, migrateDatabase } from "./db/client.ts";
@@ -11,6 +10,7 @@ import { formatApiKey, formatUser } from "./http/admin.ts";
 import { isId } from "./ids.ts";
 import { issueApiKey } from "./keys/issue-key.ts";
 import { type KeyInvalidation, publishKeyInvalidation } from "./keys/revocation.ts";
+import { createRedisClient, redisTargetOf } from "./redis-connection.ts";
 import { defaultShutdownGraceMs, startService } from "./start-service.ts";
 
 /** After the drain's grace period, how long flushing the writer and closing the pools may take before exit(1). */
@@ -125,8 +125,15 @@ async function withDatabase(
 /** Running instances drop the key from their caches at once (through Redis), instead of within KEY_CACHE_TTL_MS. */
 async function tellRunningInstances(message: KeyInvalidation): Promise<void> {
   const config = await loadConfigFromEnvironment();
-  if (!config.REDIS_URL) return;
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+  const target = redisTargetOf(config);
+  if (!target) return;
+  const redis = createRedisClient(target, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+  });
+  if (!redis) return;
   redis.on("error", () => {});
   try {
     await redis.connect();

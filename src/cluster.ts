@@ -2,6 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import { type Config, ConfigError } from "./config.ts";
 import { createDatabase, migrateDatabase } from "./db/client.ts";
 import { createLogger } from "./observability/logger.ts";
+import { redisTargetOf } from "./redis-connection.ts";
 
 /** The longest the primary waits for its workers to drain after a signal (their own grace period, and some). */
 const drainMs = 35_000;
@@ -12,9 +13,9 @@ const drainMs = 35_000;
  * belongs to one process, and in-process limits and caches would multiply by N.
  */
 export async function runPrimary(config: Config): Promise<void> {
-  if (!config.DATABASE_URL || !config.REDIS_URL) {
+  if (!config.DATABASE_URL || !redisTargetOf(config)) {
     throw new ConfigError(
-      `invalid configuration: WORKERS=${config.WORKERS}: more than one worker needs DATABASE_URL and REDIS_URL ` +
+      `invalid configuration: WORKERS=${config.WORKERS}: more than one worker needs DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES) ` +
         "(the embedded database and in-process limits belong to one process)",
     );
   }

@@ -39,6 +39,28 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/** `host:port` (or `redis://[user:password@]host:port`) entries, comma-separated: a Redis Cluster's seed nodes. */
+const clusterNodes = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((node) => node.trim())
+      .filter(Boolean),
+  )
+  .refine((nodes) => nodes.length > 0 && nodes.every(isClusterNode), {
+    message: "must be a comma-separated list of host:port (or redis://host:port) entries",
+  });
+
+function isClusterNode(value: string): boolean {
+  try {
+    const url = new URL(value.includes("://") ? value : `redis://${value}`);
+    return (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== "" && url.port !== "";
+  } catch {
+    return false;
+  }
+}
+
 /** Which proxies' X-Forwarded-For to believe: false (none), true (any), a hop count, or addresses/CIDRs. */
 const trustProxy = z.string().transform((value, context): boolean | number | string[] => {
   const text = value.trim().toLowerCase();
@@ -60,6 +82,7 @@ export const configSchema = z.object({
   DATABASE_URL: optional(url(["postgres:", "postgresql:"])),
   DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default("./data")),
   REDIS_URL: optional(url(["redis:", "rediss:"])),
+  REDIS_CLUSTER_NODES: optional(clusterNodes),
   OPENAI_API_KEY: optional(z.string().min(1)),
   OPENAI_BASE_URL: z.preprocess(emptyAsUndefined, url(["http:", "https:"]).default("https://api.openai.com/v1")),
   ADMIN_API_KEY: optional(z.string().min(16, "must be at least 16 characters")),

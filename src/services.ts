@@ -1,4 +1,3 @@
-import { Redis } from "ioredis";
 import type { Config } from "./config.ts";
 import { createMemoryCache } from "./cache/memory-cache.ts";
 import { createRedisCache } from "./cache/redis-cache.ts";
@@ -21,6 +20,7 @@ import { createMockProvider } from "./providers/mock.ts";
 import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
 import { createOpenAIProvider } from "./providers/openai.ts";
 import type { Provider } from "./providers/provider.ts";
+import { createRedisClient, type RedisClient, type RedisTarget, redisTargetOf } from "./redis-connection.ts";
 import { createRequestService, type RequestService } from "./requests/request-service.ts";
 import {
   createMemoryIdempotencyStore,
@@ -33,7 +33,7 @@ export interface Services {
   logger: Logger;
   metrics: Metrics;
   database: Database;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   cache: ResponseCache;
   provider: Provider;
   users: UserRepository;
@@ -69,7 +69,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
   });
   if (options.migrate !== false) await migrateDatabase(database);
 
-  const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, logger) : undefined;
+  const redisTarget = redisTargetOf(config);
+  const redis = redisTarget ? await connectRedis(redisTarget, logger) : undefined;
   const cache = redis
     ? createRedisCache(redis, (error, unreported) =>
         logger.warn({ err: error, occurrencesSinceLastLine: unreported }, "cache unavailable; answering as a miss"),
@@ -197,8 +198,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
  * Commands fail at once while Redis is away (no offline queue), so a Redis outage costs cache misses, not
  * stalled requests; ioredis reconnects on its own.
  */
-async function connectRedis(url: string, logger: Logger): Promise<Redis> {
-  const redis = new Redis(url, {
+async function connectRedis(target: RedisTarget, logger: Logger): Promise<RedisClient> {
+  const redis = createRedisClient(target, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -210,6 +211,7 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
+  if (!redis) throw new Error("no Redis is configured");
   const errors = changedErrorReports((error) => logger.warn({ err: error }, "redis error"));
   redis.on("error", (error: Error) => errors.failed(error));
   redis.on("ready", () => errors.recovered());

@@ -2,6 +2,7 @@ import { buildApp } from "./app.ts";
 import { createFirstAdmin } from "./bootstrap.ts";
 import type { Config } from "./config.ts";
 import { addDrainHooks } from "./http/drain.ts";
+import { redisTargetOf } from "./redis-connection.ts";
 import { type CreateServicesOptions, createServices, type Services } from "./services.ts";
 
 export interface RunningService {
@@ -62,8 +63,10 @@ export async function startService(config: Config, options: StartServiceOptions 
   );
   if (services.database.kind === "pglite")
     logger.info({ dataDir: config.DATA_DIR }, "using the embedded database (PGlite)");
-  if (!config.REDIS_URL) {
-    logger.warn("REDIS_URL is unset: cache and limits live in this process only; run one instance only");
+  if (!redisTargetOf(config)) {
+    logger.warn(
+      "REDIS_URL is unset (and no REDIS_CLUSTER_NODES): cache and limits live in this process only; run one instance only",
+    );
   }
   if (services.provider.name === "mock") {
     logger.warn(

@@ -5,6 +5,7 @@ import { type MockUpstream, startMockUpstream } from "../src/mock-upstream/serve
 import { createSingleFlight } from "../src/requests/single-flight.ts";
 import { createTestPostgres, type TestPostgres } from "./helpers/databases.ts";
 import { pollUntil } from "./helpers/processes.ts";
+import { type RedisForTest, redisFor, redisModes } from "./helpers/redis-modes.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
 /** Identical requests in flight together share one upstream call; each is still a request of its own. */
@@ -113,42 +114,46 @@ describe("coalescing identical requests", () => {
   });
 });
 
-describe("coalescing across two instances sharing Redis", () => {
-  let pg: TestPostgres;
-  let upstream: MockUpstream;
-  let a: TestService;
-  let b: TestService;
-  let user: { id: string; key: string };
+for (const mode of redisModes)
+  describe(`coalescing across two instances sharing Redis (${mode})`, () => {
+    let redis: RedisForTest;
+    let pg: TestPostgres;
+    let upstream: MockUpstream;
+    let a: TestService;
+    let b: TestService;
+    let user: { id: string; key: string };
 
-  before(async () => {
-    pg = await createTestPostgres();
-    upstream = await startMockUpstream({ port: 0, apiKey: "sk-test-upstream" });
-    a = await startTestService({ databaseUrl: pg.url, upstream, redis: true });
-    b = await startTestService({ databaseUrl: pg.url, upstream, redis: true });
-    user = await a.createUser();
-  });
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    await upstream?.close();
-    await pg?.close();
-  });
+    before(async () => {
+      redis = await redisFor(mode);
+      pg = await createTestPostgres();
+      upstream = await startMockUpstream({ port: 0, apiKey: "sk-test-upstream" });
+      a = await startTestService({ databaseUrl: pg.url, upstream, redis: false, env: redis.env });
+      b = await startTestService({ databaseUrl: pg.url, upstream, redis: false, env: redis.env });
+      user = await a.createUser();
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await upstream?.close();
+      await pg?.close();
+      await redis?.close();
+    });
 
-  test("identical requests spread over both instances reach the upstream once", async () => {
-    upstream.setFaults({ latencyMs: 300 });
-    const calls = () => upstream.stats().requests["POST /v1/chat/completions"] ?? 0;
-    const before = calls();
-    const body = { type: "summarize", input: `two instances ${Date.now()}` };
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).call("POST", "/requests", { key: user.key, body })),
-    );
-    upstream.setFaults({ latencyMs: 0 });
-    assert.deepEqual(new Set(answers.map((answer) => answer.status)), new Set([201]));
-    assert.equal(calls() - before, 1, "the other instance waited for the first one's answer");
-    assert.equal(new Set(answers.map((answer) => answer.body.id)).size, 20, "20 requests of their own");
-    assert.equal(answers.filter((answer) => answer.body.cached === false).length, 1, "one paid for the call");
+    test("identical requests spread over both instances reach the upstream once", async () => {
+      upstream.setFaults({ latencyMs: 300 });
+      const calls = () => upstream.stats().requests["POST /v1/chat/completions"] ?? 0;
+      const before = calls();
+      const body = { type: "summarize", input: `two instances ${Date.now()}` };
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).call("POST", "/requests", { key: user.key, body })),
+      );
+      upstream.setFaults({ latencyMs: 0 });
+      assert.deepEqual(new Set(answers.map((answer) => answer.status)), new Set([201]));
+      assert.equal(calls() - before, 1, "the other instance waited for the first one's answer");
+      assert.equal(new Set(answers.map((answer) => answer.body.id)).size, 20, "20 requests of their own");
+      assert.equal(answers.filter((answer) => answer.body.cached === false).length, 1, "one paid for the call");
+    });
   });
-});
 
 describe("single flight across instances (shared Redis)", () => {
   let redis: Redis;

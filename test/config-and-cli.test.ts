@@ -20,12 +20,20 @@ describe("configuration", () => {
     assert.equal(config.LOG_LEVEL, "info");
     assert.equal(config.DATABASE_URL, undefined);
     assert.equal(config.REDIS_URL, undefined);
+    assert.equal(config.REDIS_CLUSTER_NODES, undefined);
+  });
+
+  test("REDIS_CLUSTER_NODES is a list of seed nodes", () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: " 10.0.0.1:7000, rediss://u:p@cache.example.com:6380 ," });
+    assert.deepEqual(config.REDIS_CLUSTER_NODES, ["10.0.0.1:7000", "rediss://u:p@cache.example.com:6380"]);
   });
 
   for (const [name, value] of [
     ["DATABASE_URL", "mysql://x"],
     ["DATABASE_URL", "not a url"],
     ["REDIS_URL", "http://localhost"],
+    ["REDIS_CLUSTER_NODES", "127.0.0.1"],
+    ["REDIS_CLUSTER_NODES", "127.0.0.1:7000,http://x:7001"],
     ["CACHE_TTL_SECONDS", "-5"],
     ["PORT", "99999"],
     ["UPSTREAM_TIMEOUT_MS", "soon"],

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { AppError } from "../src/errors.ts";
 import { budgetMonthOf } from "../src/limits/limit-store.ts";
 import {
@@ -26,6 +26,8 @@ import { createTokenRatios, ratioHeadroom, unseenModelTokensPerByte } from "../s
 import { countPromptTokens } from "../src/tokens.ts";
 import { limitKeys } from "../src/limits/redis-limit-store.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
+import { type RedisClient, userHashTag } from "../src/redis-connection.ts";
+import { startThrowawayRedisCluster, type ThrowawayRedisCluster } from "./helpers/throwaway-redis-cluster.ts";
 
 const redisUrl = "redis://127.0.0.1:6379";
 
@@ -95,36 +97,47 @@ async function connectRedis(): Promise<Redis> {
   return redis;
 }
 
-/** Deletes every limits and budget key of the users a test made (never anything else in the shared Redis). */
-async function removeKeys(redis: Redis, userIds: string[], keyIds: string[]) {
+/** Deletes every limits and budget key of the subjects a test made (never anything else in the shared Redis). */
+async function removeKeys(redis: RedisClient, subjects: LimitSubject[]) {
   const names: string[] = [];
-  for (const userId of userIds) {
-    const keys = limitKeys({ userId, keyId: null }, budgetMonthOf(Date.now()));
+  for (const { userId, keyId } of subjects) {
+    const keys = limitKeys({ userId, keyId }, budgetMonthOf(Date.now()));
     names.push(keys.userRpm, keys.userTpm, keys.userTpmAmounts, keys.budget);
+    if (keyId) names.push(keys.keyRpm, keys.keyTpm, keys.keyTpmAmounts);
   }
-  for (const keyId of keyIds) {
-    const keys = limitKeys({ userId: "-", keyId });
-    names.push(keys.keyRpm, keys.keyTpm, keys.keyTpmAmounts);
-  }
-  if (names.length) await redis.del(...names);
+  // One at a time: on a cluster, keys of different users live in different slots.
+  await Promise.all(names.map((name) => redis.del(name)));
 }
 
-for (const backend of ["redis", "memory"] as const) {
+// The same behaviour on one Redis, on a three-master Redis Cluster (each script on one slot: no CROSSSLOT), and in
+// memory.
+for (const backend of ["redis", "cluster", "memory"] as const) {
   describe(`limiter (${backend})`, () => {
-    let redis: Redis | undefined;
+    let redis: RedisClient | undefined;
+    let cluster: ThrowawayRedisCluster | undefined;
     const limiters: Limiter[] = [];
-    const userIds: string[] = [];
-    const keyIds: string[] = [];
+    const subjects: LimitSubject[] = [];
+    /** Cache entries and locks a test wrote. */
+    const cleanups: string[] = [];
 
     before(async () => {
       if (backend === "redis") redis = await connectRedis();
+      if (backend === "cluster") {
+        cluster = await startThrowawayRedisCluster();
+        const nodes = cluster.ports.map((port) => ({ host: "127.0.0.1", port }));
+        const client = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false });
+        await client.connect();
+        redis = client;
+      }
     });
     after(async () => {
       for (const limiter of limiters) await limiter.close();
       if (redis) {
-        await removeKeys(redis, userIds, keyIds);
+        await removeKeys(redis, subjects);
+        await Promise.all(cleanups.map((name) => redis?.del(name)));
         await redis.quit();
       }
+      await cluster?.close();
     });
 
     function limiterWith(options: CreateLimiterOptions = {}) {
@@ -137,8 +150,7 @@ for (const backend of ["redis", "memory"] as const) {
       return answering(limiter);
     }
     function track(s: LimitSubject): LimitSubject {
-      userIds.push(s.userId);
-      if (s.keyId) keyIds.push(s.keyId);
+      subjects.push(s);
       return s;
     }
 
@@ -166,7 +178,7 @@ for (const backend of ["redis", "memory"] as const) {
     test("rpm: 50 concurrent requests against rpm 10 let exactly 10 through", async () => {
       const metrics = createMetrics();
       const limiter = limiterWith({ metrics });
-      assert.equal(limiter.kind, backend);
+      assert.equal(limiter.kind, backend === "memory" ? "memory" : "redis");
       const user = track(subject({ rpm: 10 }));
       const { passed, errors } = await settledOutcomes(Array.from({ length: 50 }, () => limiter.admitRequest(user)));
       assert.equal(passed, 10);
@@ -433,6 +445,92 @@ for (const backend of ["redis", "memory"] as const) {
       await limiter.reserve(user, { tokens: 0, costUsd: 0.5 });
     });
 
+    test("entry: admits, reads the cache, takes the lock and reserves in one go; a hit or a busy lock holds nothing", async () => {
+      const limiter = createLimiter({ ...(redis && { redis }), onRedisError: (error) => assert.fail(String(error)) });
+      limiters.push(limiter);
+      const user = track(subject({ rpm: 10, tpm: 1_000 }));
+      const tag = userHashTag(user.userId);
+      const cached = `arh:cache:${tag}:entry-test-hit`;
+      const missing = `arh:cache:${tag}:entry-test-miss`;
+      const lockKey = `arh:flight:${tag}:entry-test`;
+      cleanups.push(cached, lockKey);
+      await redis?.set(cached, "the cached answer", "PX", 60_000);
+      const estimate = { tokens: 100, costUsd: 0 };
+
+      const hit = await limiter.enter(user, { estimate, lookup: cached });
+      assert.ok(hit.ok);
+      assert.equal(hit.lookedUp, backend !== "memory", "only Redis reads the cache in the same round trip");
+      if (backend !== "memory") {
+        assert.equal(hit.cached, "the cached answer");
+        assert.equal(hit.reservation, undefined, "a hit holds nothing");
+        assert.equal(hit.state.tokens?.remaining, 1_000);
+      }
+      assert.equal(hit.state.requests?.remaining, 9, "a hit counts against rpm");
+
+      const lock = { key: lockKey, token: "mine", ttlMs: 5_000 };
+      const leader = await limiter.enter(user, { estimate, lookup: missing, lock });
+      assert.ok(leader.ok);
+      assert.equal(leader.cached, undefined);
+      assert.ok(leader.reservation, "a miss holds its call's tokens");
+      // In memory the "hit" above was not looked up, so it held its tokens too.
+      assert.equal(leader.state.tokens?.remaining, backend === "memory" ? 800 : 900);
+      assert.equal(leader.lock, backend === "memory" ? "untried" : "taken");
+      if (redis) assert.equal(await redis.get(lockKey), "mine");
+
+      const waiter = await limiter.enter(user, { estimate, lookup: missing, lock: { ...lock, token: "theirs" } });
+      assert.ok(waiter.ok);
+      if (backend !== "memory") {
+        assert.equal(waiter.lock, "busy");
+        assert.equal(waiter.reservation, undefined, "waiting for another call holds nothing");
+        assert.equal(waiter.state.tokens?.remaining, 900);
+      }
+      assert.equal(waiter.state.requests?.remaining, 7);
+    });
+
+    test("entry: a refusal by tpm leaves no lock behind; a refusal by rpm does nothing else", async () => {
+      const limiter = createLimiter({ ...(redis && { redis }), onRedisError: (error) => assert.fail(String(error)) });
+      limiters.push(limiter);
+      const user = track(subject({ rpm: 2, tpm: 100 }));
+      const lockKey = `arh:flight:${userHashTag(user.userId)}:entry-refused`;
+      cleanups.push(lockKey);
+      const lock = { key: lockKey, token: "mine", ttlMs: 5_000 };
+      const tooMuch = await limiter.enter(user, { estimate: { tokens: 500, costUsd: 0 }, lock });
+      assert.ok(!tooMuch.ok);
+      assert.equal(tooMuch.refusal.limit, "tpm");
+      if (redis) assert.equal(await redis.exists(lockKey), 0, "the lock is released with the refusal");
+      assert.equal(tooMuch.refusal.state.requests?.remaining, 1, "the refused request still counted against rpm");
+
+      await limiter.enter(user, {});
+      const overRpm = await limiter.enter(user, { estimate: { tokens: 10, costUsd: 0 }, lock });
+      assert.ok(!overRpm.ok);
+      assert.equal(overRpm.refusal.limit, "rpm");
+      if (redis) assert.equal(await redis.exists(lockKey), 0, "no lock taken past an rpm refusal");
+      assert.equal(overRpm.refusal.state.tokens?.remaining, 100, "nothing reserved past an rpm refusal");
+    });
+
+    test("entry: of 20 identical requests entering together, one takes the lock and only it holds tokens", async () => {
+      const limiter = createLimiter({ ...(redis && { redis }), onRedisError: (error) => assert.fail(String(error)) });
+      limiters.push(limiter);
+      const user = track(subject({ tpm: 10_000 }));
+      const lockKey = `arh:flight:${userHashTag(user.userId)}:entry-race`;
+      cleanups.push(lockKey);
+      const entries = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          limiter.enter(user, {
+            estimate: { tokens: 100, costUsd: 0 },
+            lock: { key: lockKey, token: `t${i}`, ttlMs: 5_000 },
+          }),
+        ),
+      );
+      const through = entries.filter((entry) => entry.ok);
+      assert.equal(through.length, 20);
+      if (backend === "memory") return;
+      assert.equal(through.filter((entry) => entry.lock === "taken").length, 1);
+      assert.equal(through.filter((entry) => entry.reservation).length, 1);
+      const after = await limiter.peek(user);
+      assert.equal(after.tokens?.remaining, 9_900, "only the leader's tokens are held");
+    });
+
     test("tpm and budget together: a refusal by one counts nothing against the other", async () => {
       const limiter = limiterWith();
       const user = track(subject({ tpm: 100, monthlyBudgetUsd: 1 }));
@@ -505,7 +603,7 @@ describe("limiter with Redis failing", () => {
       assert.equal(tokens, "20", "the token reservation was settled to the real usage");
     } finally {
       await limiter.close();
-      await removeKeys(observer, [user.userId], []);
+      await removeKeys(observer, [user]);
       await observer.quit();
       await redis.quit().catch(() => redis.disconnect());
     }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.ts";
 import { throttledReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
 import type { ResponseCache } from "./response-cache.ts";
@@ -31,7 +31,7 @@ export class CacheTimeoutError extends Error {
  * a command that succeeds ends the outage, and the next failure is reported at once again.
  */
 export function createRedisCache(
-  redis: Redis,
+  redis: RedisClient,
   onError: (error: unknown, unreportedFailures: number) => void,
   options: RedisCacheOptions = {},
 ): ResponseCache {
@@ -46,6 +46,7 @@ export function createRedisCache(
 
   return {
     kind: "redis",
+    redisKeyOf: (key) => namespace + key,
     async get(key) {
       try {
         return (await bounded(redis.get(namespace + key))) ?? undefined;

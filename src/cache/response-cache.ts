@@ -8,4 +8,9 @@ export interface ResponseCache {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * The Redis cache only: the Redis key of an entry, so that a script of the same user's slot (the limits' entry)
+   * can read it in the round trip it makes anyway.
+   */
+  redisKeyOf?(key: string): string;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import { type RedisClient, subscriberConnection } from "../redis-connection.ts";
 import { changedErrorReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
 import type { KeyVerifier } from "./key-verifier.ts";
@@ -29,7 +29,7 @@ export interface KeyRevocation {
 
 export interface KeyRevocationOptions {
   verifier: KeyVerifier;
-  redis?: Redis;
+  redis?: RedisClient;
   /** A failed publish or subscription: other instances then notice within the key cache's TTL. */
   onError?: (error: unknown, context: string) => void;
   /** How long start-up waits for the subscription before going on without it (it keeps trying). Default 2 s. */
@@ -37,7 +37,7 @@ export interface KeyRevocationOptions {
 }
 
 /** Publishes an invalidation; for the CLI, which has no verifier of its own. */
-export async function publishKeyInvalidation(redis: Redis, message: KeyInvalidation): Promise<void> {
+export async function publishKeyInvalidation(redis: RedisClient, message: KeyInvalidation): Promise<void> {
   await redis.publish(keyInvalidationChannel, JSON.stringify(message));
 }
 
@@ -62,12 +62,7 @@ export async function createKeyRevocation(options: KeyRevocationOptions): Promis
     else verifier.invalidateUser(message.id);
   };
 
-  const subscriber = redis?.duplicate({
-    // Subscribing waits for the connection instead of failing at once, and keeps retrying in the background.
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    lazyConnect: false,
-  });
+  const subscriber = redis && subscriberConnection(redis);
   if (subscriber) {
     let connectedBefore = false;
     const errors = changedErrorReports((error) => onError(error, "key invalidation subscriber"));

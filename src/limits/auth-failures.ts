@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.ts";
 import { LRUCache } from "lru-cache";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
@@ -22,7 +22,7 @@ export interface AuthFailureLimiter {
 }
 
 export interface AuthFailureLimiterOptions {
-  redis?: Redis;
+  redis?: RedisClient;
   /** Failures allowed per address per minute; 0 turns the limit off. */
   failuresPerMinute: number;
   blockSeconds: number;

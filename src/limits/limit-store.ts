@@ -67,8 +67,40 @@ export interface SettleInput {
   budgetMonth: BudgetMonth | null;
 }
 
+/**
+ * Everything before an upstream call in one go: admit, look up the cache, take the coalescing lock, reserve; each
+ * only when asked, in that order, stopping at the first that says no. The lookup and the lock are Redis key names
+ * (the user's hash tag, so one Cluster slot): only the Redis store does them.
+ */
+export interface EnterInput {
+  limits: ScopeLimits;
+  /** Counts this request against rpm (its log entry's id). */
+  requestId: string;
+  /** The cache entry to read. */
+  lookup?: string | undefined;
+  /** The coalescing lock to take (SET NX PX). */
+  lock?: { key: string; token: string; ttlMs: number } | undefined;
+  reserve?: Omit<ReserveInput, "limits"> | undefined;
+}
+
+export type EnterOutcome =
+  | {
+      ok: true;
+      state: LimitState;
+      /** Held when asked, unless the cache answered or the lock is another's (then nothing is held). */
+      reserved: boolean;
+      /** The cached entry's text, when the lookup found one. */
+      cached: string | undefined;
+      /** "untried": no lock was asked for, or a refusal or the cache came first. */
+      lock: "taken" | "busy" | "untried";
+    }
+  | { ok: false; limit: "rpm"; state: LimitState; retryAfterMs: number; scope: ScopeKind }
+  | Exclude<ReserveOutcome, { ok: true }>;
+
 export interface LimitStore {
   readonly kind: "redis" | "memory";
+  /** The Redis store only: admit, lookup, lock and reservation in one round trip. */
+  enter?(input: EnterInput): Promise<EnterOutcome>;
   /** Counts one request against the rpm logs (none when `dryRun`) and reports both windows. */
   admit(limits: ScopeLimits, id: string, dryRun: boolean): Promise<AdmitOutcome>;
   /**

@@ -1,11 +1,15 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.ts";
 import { randomToken } from "../ids.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import {
+  type AdmitOutcome,
   type BudgetMonth,
   budgetMonthOf,
+  type EnterInput,
+  type EnterOutcome,
   type LimitState,
   type LimitStore,
+  type ReserveOutcome,
   type ScopeLimits,
   type SettleInput,
 } from "./limit-store.ts";
@@ -16,7 +20,10 @@ import { createMemoryLimitStore } from "./memory-limit-store.ts";
 import {
   type Admission,
   BudgetUnavailableError,
+  type Entry,
+  type EntryRequest,
   type LimitName,
+  type LimitRefusal,
   type LimitSubject,
   type Reservation,
   type ReserveResult,
@@ -27,6 +34,8 @@ export type { LimitState, ScopeKind, WindowState } from "./limit-store.ts";
 export {
   type Admission,
   BudgetUnavailableError,
+  type Entry,
+  type EntryRequest,
   type LimitName,
   type LimitRefusal,
   LimitRefusedError,
@@ -40,6 +49,12 @@ export interface Limiter {
   readonly kind: "redis" | "memory";
   /** Counts one request against rpm (cache hits too): its windows afterwards, or why it is refused. */
   admitRequest(subject: LimitSubject): Promise<Admission>;
+  /**
+   * The one round trip before an upstream call: admits the request, and with Redis also reads the cache entry and
+   * takes the coalescing lock it is given, then reserves the estimate; each only if the one before let it through.
+   * A cache hit or a lock held by another reserves nothing.
+   */
+  enter(subject: LimitSubject, request: EntryRequest): Promise<Entry>;
   /**
    * Before an upstream call: reserves estimated tokens against tpm and the worst-case cost against the monthly
    * budget, atomically; or says which of them refused. Throws BudgetUnavailableError when the month's spend cannot
@@ -60,7 +75,7 @@ export interface Limiter {
 
 export interface CreateLimiterOptions {
   /** Shared limits across instances; without it, limits hold in this process only. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Injected clock (tests). Default: Date.now in memory, Redis's own clock (TIME) in the scripts. */
   now?: () => number;
   /** A Redis failure; the operation fell back to memory. Reported at most once per 10 s. */
@@ -92,6 +107,14 @@ interface PendingSettle {
 const noReservation: Reservation = Object.freeze({ state: {} });
 const admittedWithoutLimit: Admission = Object.freeze({ ok: true, state: {} });
 const nothingReserved: ReserveResult = Object.freeze({ ok: true, reservation: noReservation });
+const untriedEntry: Entry = Object.freeze({
+  ok: true,
+  state: {},
+  reservation: noReservation,
+  lookedUp: false,
+  cached: undefined,
+  lock: "untried",
+});
 const errorReportIntervalMs = 10_000;
 const settleRetryIntervalMs = 1_000;
 const maxPendingSettles = 10_000;
@@ -178,6 +201,73 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
   }, settleRetryIntervalMs);
   retryTimer.unref();
 
+  /** What a reservation of `estimate` holds, or undefined when the subject has no tpm and no budget. */
+  function heldFor(subject: LimitSubject, limits: ScopeLimits, estimate: { tokens: number; costUsd: number }) {
+    const budgetUsd = subject.monthlyBudgetUsd;
+    const hasBudget = budgetUsd !== null && budgetUsd !== undefined;
+    if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return undefined;
+    const at = now();
+    const month = budgetMonthOf(at);
+    const tokens = Math.max(0, Math.ceil(estimate.tokens));
+    const budget = hasBudget ? { month, limitNano: toNano(budgetUsd), costNano: toNano(estimate.costUsd) } : null;
+    return { at, month, limits, costUsd: estimate.costUsd, input: { id: newEntryId(), tokens, budget } };
+  }
+  type Holding = NonNullable<ReturnType<typeof heldFor>>;
+
+  function hold(store: LimitStore, state: LimitState, holding: Holding): Reservation {
+    const reservation: Reservation = { state };
+    held.set(reservation, {
+      store,
+      input: { limits: holding.limits, id: holding.input.id, budgetMonth: holding.input.budget ? holding.month : null },
+      reservedAt: holding.at,
+      settled: false,
+    });
+    return reservation;
+  }
+
+  function rpmRefusal(limits: ScopeLimits, outcome: Exclude<AdmitOutcome, { ok: true }>): LimitRefusal {
+    reject("rpm");
+    return {
+      limit: "rpm",
+      scope: outcome.scope,
+      allowed: outcome.scope === "key" ? limits.keyRpm : limits.userRpm,
+      retryAfterMs: outcome.retryAfterMs,
+      state: outcome.state,
+    };
+  }
+
+  function reserveRefusal(
+    subject: LimitSubject,
+    limits: ScopeLimits,
+    holding: Holding | undefined,
+    outcome: Exclude<ReserveOutcome, { ok: true }>,
+  ): LimitRefusal {
+    const at = holding?.at ?? now();
+    if (outcome.limit === "budget") {
+      reject("budget");
+      const month = holding?.month ?? budgetMonthOf(at);
+      return {
+        limit: "budget",
+        budgetUsd: subject.monthlyBudgetUsd ?? 0,
+        committedUsd: outcome.committedNano / nanoPerUsd,
+        costUsd: holding?.costUsd ?? 0,
+        renewsAt: month.end,
+        retryAfterMs: month.end.getTime() - at,
+        state: outcome.state,
+      };
+    }
+    reject("tpm");
+    return {
+      limit: "tpm",
+      scope: outcome.scope,
+      allowed: outcome.scope === "key" ? limits.keyTpm : limits.userTpm,
+      tokens: holding?.input.tokens ?? 0,
+      tooLarge: outcome.tooLarge,
+      retryAfterMs: outcome.retryAfterMs,
+      state: outcome.state,
+    };
+  }
+
   return {
     kind: redisStore ? "redis" : "memory",
 
@@ -187,70 +277,47 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       const { value: outcome } = await onStore((store) => store.admit(limits, newEntryId(), false));
       // The store's own answer is already an admission: no second object per request.
       if (outcome.ok) return outcome;
-      reject("rpm");
+      return { ok: false, refusal: rpmRefusal(limits, outcome) };
+    },
+
+    async enter(subject, request) {
+      const limits = scopeLimits(subject);
+      const holding = request.estimate ? heldFor(subject, limits, request.estimate) : undefined;
+      if (!holding && !request.lookup && !request.lock && limits.userRpm <= 0 && limits.keyRpm <= 0) {
+        return untriedEntry;
+      }
+      const input: EnterInput = {
+        limits,
+        requestId: newEntryId(),
+        lookup: request.lookup,
+        lock: request.lock,
+        reserve: holding?.input,
+      };
+      const { value: outcome, store } = await onStore((s) => (s.enter ? s.enter(input) : enterInMemory(s, input)));
+      if (!outcome.ok) {
+        if (outcome.limit === "rpm") return { ok: false, refusal: rpmRefusal(limits, outcome) };
+        return { ok: false, refusal: reserveRefusal(subject, limits, holding, outcome) };
+      }
+      let reservation: Reservation | undefined;
+      if (outcome.reserved && holding) reservation = hold(store, outcome.state, holding);
+      else if (request.estimate && !holding) reservation = noReservation;
       return {
-        ok: false,
-        refusal: {
-          limit: "rpm",
-          scope: outcome.scope,
-          allowed: outcome.scope === "key" ? limits.keyRpm : limits.userRpm,
-          retryAfterMs: outcome.retryAfterMs,
-          state: outcome.state,
-        },
+        ok: true,
+        state: outcome.state,
+        reservation,
+        lookedUp: store.enter !== undefined && request.lookup !== undefined,
+        cached: outcome.cached,
+        lock: store.enter ? outcome.lock : "untried",
       };
     },
 
     async reserve(subject, estimate) {
       const limits = scopeLimits(subject);
-      const budgetUsd = subject.monthlyBudgetUsd;
-      const hasBudget = budgetUsd !== null && budgetUsd !== undefined;
-      if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return nothingReserved;
-
-      const at = now();
-      const month = budgetMonthOf(at);
-      const tokens = Math.max(0, Math.ceil(estimate.tokens));
-      const id = newEntryId();
-      const budget = hasBudget ? { month, limitNano: toNano(budgetUsd), costNano: toNano(estimate.costUsd) } : null;
-      const { value: outcome, store } = await onStore((s) => s.reserve({ limits, id, tokens, budget }));
-
-      if (outcome.ok) {
-        const reservation: Reservation = { state: outcome.state };
-        held.set(reservation, {
-          store,
-          input: { limits, id, budgetMonth: budget ? month : null },
-          reservedAt: at,
-          settled: false,
-        });
-        return { ok: true, reservation };
-      }
-      if (outcome.limit === "budget") {
-        reject("budget");
-        return {
-          ok: false,
-          refusal: {
-            limit: "budget",
-            budgetUsd: budgetUsd ?? 0,
-            committedUsd: outcome.committedNano / nanoPerUsd,
-            costUsd: estimate.costUsd,
-            renewsAt: month.end,
-            retryAfterMs: month.end.getTime() - at,
-            state: outcome.state,
-          },
-        };
-      }
-      reject("tpm");
-      return {
-        ok: false,
-        refusal: {
-          limit: "tpm",
-          scope: outcome.scope,
-          allowed: outcome.scope === "key" ? limits.keyTpm : limits.userTpm,
-          tokens,
-          tooLarge: outcome.tooLarge,
-          retryAfterMs: outcome.retryAfterMs,
-          state: outcome.state,
-        },
-      };
+      const holding = heldFor(subject, limits, estimate);
+      if (!holding) return nothingReserved;
+      const { value: outcome, store } = await onStore((s) => s.reserve({ limits, ...holding.input }));
+      if (outcome.ok) return { ok: true, reservation: hold(store, outcome.state, holding) };
+      return { ok: false, refusal: reserveRefusal(subject, limits, holding, outcome) };
     },
 
     async settle(reservation, actual) {
@@ -279,6 +346,22 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       memory.close();
       redisStore?.close();
     },
+  };
+}
+
+/** The memory store's entry: admit, then reserve; the lookup and the lock are left to the caller. */
+async function enterInMemory(store: LimitStore, input: EnterInput): Promise<EnterOutcome> {
+  const admitted = await store.admit(input.limits, input.requestId, false);
+  if (!admitted.ok) return { ...admitted, limit: "rpm" };
+  if (!input.reserve) return { ok: true, state: admitted.state, reserved: false, cached: undefined, lock: "untried" };
+  const reserved = await store.reserve({ limits: input.limits, ...input.reserve });
+  if (!reserved.ok) return reserved;
+  return {
+    ok: true,
+    state: { ...admitted.state, ...reserved.state },
+    reserved: true,
+    cached: undefined,
+    lock: "untried",
   };
 }
 

@@ -78,6 +78,35 @@ export type ReserveResult = { ok: true; reservation: Reservation } | { ok: false
 
 export type LimitName = "rpm" | "tpm" | "budget";
 
+/**
+ * What the one round trip before an upstream call is asked to do besides admitting the request. The lookup and the
+ * lock are Redis key names in the user's slot; they are done only when the limits run in Redis (see Entry.lookedUp).
+ */
+export interface EntryRequest {
+  /** What to hold against tpm and the budget; none: hold nothing (a cache hit or a shared call may follow). */
+  estimate?: { tokens: number; costUsd: number } | undefined;
+  /** A cache entry to read. */
+  lookup?: string | undefined;
+  /** The coalescing lock to take. */
+  lock?: { key: string; token: string; ttlMs: number } | undefined;
+}
+
+export type Entry =
+  | { ok: false; refusal: LimitRefusal }
+  | {
+      ok: true;
+      /** The windows after this request (and its reservation). */
+      state: LimitState;
+      /** Held when an estimate was given, unless the cache answered or the lock is another's. */
+      reservation: Reservation | undefined;
+      /** Whether the lookup was done here; when not (no Redis, or Redis failing), the caller looks up itself. */
+      lookedUp: boolean;
+      /** The cached entry's text, when the lookup found one. */
+      cached: string | undefined;
+      /** "untried": no lock asked for, or the limits ran in memory; "busy": another holds it. */
+      lock: "taken" | "busy" | "untried";
+    };
+
 /** The subject of a caller: the user's limits and, when it has its own, the key's. */
 export function limitSubjectOf(user: UserRecord, key: ApiKeyRecord | null): LimitSubject {
   return {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.ts";
 
 /**
  * Each model's tokens per prompt byte, learned from the usage its upstream reports, so that a reservation is an
@@ -19,7 +19,7 @@ export interface TokenRatios {
 }
 
 export interface TokenRatiosOptions {
-  redis?: Redis;
+  redis?: RedisClient;
   /**
    * The upstream the ratios describe (its base URL): a ratio belongs to the tokenizer that counted it, so
    * instances of another upstream, or a new one, learn afresh. Default "default".

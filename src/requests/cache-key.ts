@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
+import { userHashTag } from "../redis-connection.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 /** Bump when the cached value's shape or a type's prompt changes, so old entries are never served. */
 const cacheKeyVersion = 1;
 
 export interface CacheKeyParts {
-  /** The cache's scope: the user id by default, so one user's answers are never served to another. */
-  scope: string;
+  /** The user whose answers these are: one user's answers are never served to another. */
+  userId: string;
   /** The API the answer is shaped for (native request object or OpenAI's own). */
   api: "native" | "openai";
   type: string;
@@ -20,5 +21,6 @@ export function cacheKey(parts: CacheKeyParts): string {
   const digest = createHash("sha256")
     .update(canonicalJson([cacheKeyVersion, parts.api, parts.type, parts.model, parts.input, parts.options]))
     .digest("base64url");
-  return `${parts.scope}:${digest}`;
+  // The user's hash tag puts the entry (and its coalescing lock) in the slot of the user's limits.
+  return `${userHashTag(parts.userId)}:${digest}`;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.ts";
 import { LRUCache } from "lru-cache";
 
 /** The answer a first request got, kept to answer its retries the same way. */
@@ -65,7 +65,7 @@ local entry = cjson.decode(value)
 if entry.fingerprint == ARGV[1] and entry.response == nil then return redis.call("del", KEYS[1]) end
 return 0`;
 
-export function createRedisIdempotencyStore(redis: Redis, ttlSeconds: number): IdempotencyStore {
+export function createRedisIdempotencyStore(redis: RedisClient, ttlSeconds: number): IdempotencyStore {
   const id = (scope: string, key: string) => `arh:idem:${scope}:${key}`;
   return {
     async claim(scope, key, fingerprint) {

@@ -5,10 +5,10 @@ import type { TokenRatios } from "../limits/token-ratios.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { ChatCompletionChunk, ChatCompletionRequest, Provider } from "../providers/provider.ts";
-import { createAdmission } from "./admission.ts";
 import { createCacheStep } from "./caching.ts";
 import { type Called, createCallOnce } from "./call-once.ts";
 import { createFallbacks } from "./fallbacks.ts";
+import { createEntry } from "./entry.ts";
 import { type CacheResult, type Job, type JobInfo, newProgress, startNow } from "./job.ts";
 import { createMetering } from "./metering.ts";
 import { hitRecord } from "./records.ts";
@@ -20,7 +20,7 @@ import { createStreaming, type OpenedStream, type StreamCodec } from "./streamin
 /**
  * The pipeline every request walks once it is validated and authenticated, whichever API it came in by:
  *
- *   admit (limits) and look up (cache) → reserve → call once → settle → record → fill → answer
+ *   enter (admit, look up, lock, reserve: one Redis round trip) → call once → settle → record → fill → answer
  *
  * A hit is recorded and answered at once. A stream walks the same steps; only its call's output is delivered as it
  * comes, so settle, record and fill run when the stream ends. Streams are not coalesced: a second stream would wait
@@ -65,11 +65,11 @@ export function createPipeline(deps: PipelineDeps) {
   const { provider, metrics, logger, limiter } = deps;
   const providerName = provider.name;
   const caching = createCacheStep({ cache: deps.cache, ttlSeconds: deps.cacheTtlSeconds, providerName });
-  const admit = createAdmission({ limiter, caching, metrics });
   const reservations = createReservationStep({ limiter, tokenRatios: deps.tokenRatios, fallbacks: deps.fallbacks });
   const fallbacks = createFallbacks({ modelsOf: reservations.modelsOf, providerName, metrics, logger });
   const metering = createMetering({ limiter, reservations, fallbacks });
   const singleFlight = deps.singleFlight ?? createSingleFlight({ lockTtlMs: 30_000 });
+  const enter = createEntry({ limiter, caching, reservations, singleFlight, metrics });
   const callOnce = createCallOnce({ singleFlight, reservations, metering, caching, fallbacks });
   const recorder = createRecorder({ providerName, writeRecord: deps.writeRecord, metrics, logger });
   const observeUpstream = upstreamObserver(metrics, providerName);
@@ -87,17 +87,18 @@ export function createPipeline(deps: PipelineDeps) {
   async function run<T>(job: Job<T>): Promise<Outcome<T>> {
     const started = startNow();
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
-    const { state, key, hit } = await admit(job, subject);
+    const entered = await enter(job, subject, { coalesce: true });
+    const { key, hit } = entered;
     if (hit) {
       const record = hitRecord(job, hit, started);
       await recorder.store(record);
-      return { value: hit.value, record, cache: "hit", rateLimit: state };
+      return { value: hit.value, record, cache: "hit", rateLimit: entered.state };
     }
 
     const progress = newProgress(job.model);
     let called: Called<T>;
     try {
-      called = await callOnce(job, subject, key, state, progress);
+      called = await callOnce(job, subject, entered, progress);
     } catch (caught) {
       // A request the limits refused did not run: nothing to store.
       if (caught instanceof LimitRefusedError) throw caught;
@@ -124,10 +125,11 @@ export function createPipeline(deps: PipelineDeps) {
     const started = startNow();
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
     const info = job as JobInfo<unknown>;
-    const { state, key, hit } = await admit(job, subject);
+    const { state, key, hit, reservation: entryReservation } = await enter(job, subject, { coalesce: false });
     if (hit) return { cache: "hit", rateLimit: state, chunks: streaming.replay(job, hit, codec, started) };
 
-    const reservation = await reservations.reserve(info, subject);
+    // Held by the entry: a stream is not coalesced, so it never waits for another call.
+    const reservation = entryReservation ?? (await reservations.reserve(info, subject));
     const progress = newProgress(job.model);
     let opened: OpenedStream;
     try {

@@ -20,6 +20,8 @@ export interface ReservationStep {
    * LimitRefusedError when it does not fit.
    */
   reserve(job: JobInfo<unknown>, subject: LimitSubject): Promise<Reservation>;
+  /** What reserve() holds, for the limits' entry to reserve in its own round trip: nothing without tpm or budget. */
+  estimateOf(job: JobInfo<unknown>, subject: LimitSubject): { tokens: number; costUsd: number };
   /** Releases a reservation whose call never happened (refused, answered from the cache, or shared). */
   giveBack(reserving: Promise<Reservation>): void;
   /**
@@ -40,26 +42,30 @@ export function createReservationStep(deps: {
   const { limiter, tokenRatios, fallbacks } = deps;
   const modelsOf = (job: JobInfo<unknown>) => [job.model, ...(fallbacks?.[job.model] ?? fallbacks?.[job.type] ?? [])];
 
+  function estimateOf(job: JobInfo<unknown>, subject: LimitSubject) {
+    // Without a token limit or a budget there is nothing to hold: skip the estimate on the hot path.
+    if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) return nothing;
+    const estimate = job.estimate();
+    const size = promptSize(estimate.body);
+    job.size = size;
+    const output = estimate.maxOutputTokens;
+    let tokens = 0;
+    let cost = 0;
+    for (const model of modelsOf(job)) {
+      const prompt = promptTokenBound(size, tokenRatios.tokensPerByte(model));
+      tokens = Math.max(tokens, prompt + output);
+      cost = Math.max(cost, worstCaseCostUsd(model, prompt, output));
+    }
+    return { tokens, costUsd: cost };
+  }
+
   return {
     modelsOf,
 
+    estimateOf,
+
     reserve(job, subject) {
-      // Without a token limit or a budget there is nothing to hold: skip the estimate on the hot path.
-      if (!subject.tpm && !subject.keyTpm && subject.monthlyBudgetUsd === null) {
-        return limiter.reserve(subject, nothing).then(reserved);
-      }
-      const estimate = job.estimate();
-      const size = promptSize(estimate.body);
-      job.size = size;
-      const output = estimate.maxOutputTokens;
-      let tokens = 0;
-      let cost = 0;
-      for (const model of modelsOf(job)) {
-        const prompt = promptTokenBound(size, tokenRatios.tokensPerByte(model));
-        tokens = Math.max(tokens, prompt + output);
-        cost = Math.max(cost, worstCaseCostUsd(model, prompt, output));
-      }
-      return limiter.reserve(subject, { tokens, costUsd: cost }).then(reserved);
+      return limiter.reserve(subject, estimateOf(job, subject)).then(reserved);
     },
 
     giveBack(reserving) {
@@ -77,7 +83,7 @@ export function createReservationStep(deps: {
 }
 
 /** The reservation, or the refusal thrown so that the pipeline stops where the limit said no. */
-function reserved(result: ReserveResult): Reservation {
+export function reserved(result: ReserveResult): Reservation {
   if (!result.ok) throw new LimitRefusedError(result.refusal);
   return result.reservation;
 }

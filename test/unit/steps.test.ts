@@ -6,10 +6,13 @@ import { AppError } from "../../src/errors.ts";
 import { createLimiter, LimitRefusedError } from "../../src/limits/limiter.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
-import { createAdmission } from "../../src/requests/admission.ts";
 import { createCacheStep } from "../../src/requests/caching.ts";
+import { createEntry } from "../../src/requests/entry.ts";
 import { createFallbacks } from "../../src/requests/fallbacks.ts";
 import { type CacheMode, type JobInfo, newProgress } from "../../src/requests/job.ts";
+import { createReservationStep } from "../../src/requests/reservation.ts";
+import { createSingleFlight } from "../../src/requests/single-flight.ts";
+import { createTokenRatios } from "../../src/limits/token-ratios.ts";
 
 /** The pipeline's steps one at a time: plain values in, plain values out. */
 
@@ -59,30 +62,51 @@ describe("lookup and fill", () => {
   });
 });
 
-describe("admission", () => {
-  const subject = (rpm: number | null) => ({
+describe("entry", () => {
+  const subject = (rpm: number | null, tpm: number | null = null) => ({
     userId: `usr_${Math.random()}`,
     keyId: null,
     rpm,
-    tpm: null,
+    tpm,
     monthlyBudgetUsd: null,
   });
-
-  test("admits with the windows left and the cached answer; refuses with the limit that said no", async () => {
+  const entryWith = () => {
     const limiter = createLimiter();
     const caching = createCacheStep({ cache: createMemoryCache(10), ttlSeconds: 60, providerName: "mock" });
-    const admit = createAdmission({ limiter, caching, metrics: createMetrics() });
+    const reservations = createReservationStep({ limiter, tokenRatios: createTokenRatios() });
+    const singleFlight = createSingleFlight({ lockTtlMs: 1_000 });
+    const enter = createEntry({ limiter, caching, reservations, singleFlight, metrics: createMetrics() });
+    return { limiter, caching, enter };
+  };
+
+  test("admits with the windows left and the cached answer; refuses with the limit that said no", async () => {
+    const { limiter, caching, enter } = entryWith();
     const who = subject(2);
-    const first = await admit(job(), who);
+    const first = await enter(job(), who, { coalesce: true });
     assert.equal(first.hit, undefined);
     assert.equal(first.state.requests?.remaining, 1);
     await caching.fill(first.key, { ...produced, upstreamMs: 5, reportedPromptTokens: 1 });
-    const second = await admit(job(), who);
+    const second = await enter(job(), who, { coalesce: true });
     assert.equal(second.hit?.value, "answer");
     await assert.rejects(
-      admit(job(), who),
+      enter(job(), who, { coalesce: true }),
       (error) => error instanceof LimitRefusedError && error.refusal.limit === "rpm",
     );
+    await limiter.close();
+  });
+
+  test("a miss holds its tokens for the call; a hit holds nothing", async () => {
+    const { limiter, caching, enter } = entryWith();
+    const who = subject(null, 10_000);
+    const miss = await enter(job(), who, { coalesce: true });
+    assert.ok(miss.reservation, "the call's tokens are held");
+    const held = miss.state.tokens?.remaining;
+    assert.ok(held !== undefined && held < 10_000, `tokens left after the reservation: ${held}`);
+    await caching.fill(miss.key, { ...produced, upstreamMs: 5, reportedPromptTokens: 1 });
+    const hit = await enter(job(), who, { coalesce: true });
+    assert.equal(hit.hit?.value, "answer");
+    assert.equal(hit.reservation, undefined);
+    assert.equal((await limiter.peek(who)).tokens?.remaining, held, "the hit took nothing from tpm");
     await limiter.close();
   });
 });
