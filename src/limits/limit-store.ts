@@ -99,8 +99,11 @@ export type EnterOutcome =
 
 export interface LimitStore {
   readonly kind: "redis" | "memory";
-  /** The Redis store only: admit, lookup, lock and reservation in one round trip. */
-  enter?(input: EnterInput): Promise<EnterOutcome>;
+  /**
+   * Admit, then reserve when asked. The Redis store also looks up and locks, in the same script (one round trip);
+   * the memory store leaves both to the caller ("untried").
+   */
+  enter(input: EnterInput): Promise<EnterOutcome>;
   /** Counts one request against the rpm logs (none when `dryRun`) and reports both windows. */
   admit(limits: ScopeLimits, id: string, dryRun: boolean): Promise<AdmitOutcome>;
   /**

@@ -1,34 +1,22 @@
 import type { RedisClient } from "../redis-connection.ts";
-import { randomToken } from "../ids.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import {
-  type AdmitOutcome,
-  type BudgetMonth,
-  budgetMonthOf,
-  type EnterInput,
-  type EnterOutcome,
-  type LimitState,
-  type LimitStore,
-  type ReserveOutcome,
-  type ScopeLimits,
-  type SettleInput,
-} from "./limit-store.ts";
+import type { BudgetMonth, EnterInput, LimitState, LimitStore, SettleInput } from "./limit-store.ts";
 import { throttledReports } from "../observability/throttled-log.ts";
 import { withTimeout } from "../timeout.ts";
-import { nanoPerUsd, toNano } from "../usd.ts";
+import { toNano } from "../usd.ts";
 import { createMemoryLimitStore } from "./memory-limit-store.ts";
 import {
   type Admission,
   BudgetUnavailableError,
   type Entry,
   type EntryRequest,
-  type LimitName,
   type LimitRefusal,
   type LimitSubject,
   type Reservation,
   type ReserveResult,
 } from "./outcomes.ts";
 import { createRedisLimitStore } from "./redis-limit-store.ts";
+import { type Holding, holdingFor, newEntryId, reserveRefusal, rpmRefusal, scopeLimits } from "./refusals.ts";
 
 export type { LimitState, ScopeKind, WindowState } from "./limit-store.ts";
 export {
@@ -164,10 +152,6 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
     return { value: await operation(memory), store: memory };
   }
 
-  function reject(limit: LimitName) {
-    options.metrics?.rateLimitRejections.inc({ limit });
-  }
-
   async function settleNow(store: LimitStore, input: SettleInput, reservedAt: number) {
     try {
       await withTimeout(store.settle(input), redisTimeoutMs, redisTimeoutMessage);
@@ -201,19 +185,6 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
   }, settleRetryIntervalMs);
   retryTimer.unref();
 
-  /** What a reservation of `estimate` holds, or undefined when the subject has no tpm and no budget. */
-  function heldFor(subject: LimitSubject, limits: ScopeLimits, estimate: { tokens: number; costUsd: number }) {
-    const budgetUsd = subject.monthlyBudgetUsd;
-    const hasBudget = budgetUsd !== null && budgetUsd !== undefined;
-    if (limits.userTpm <= 0 && limits.keyTpm <= 0 && !hasBudget) return undefined;
-    const at = now();
-    const month = budgetMonthOf(at);
-    const tokens = Math.max(0, Math.ceil(estimate.tokens));
-    const budget = hasBudget ? { month, limitNano: toNano(budgetUsd), costNano: toNano(estimate.costUsd) } : null;
-    return { at, month, limits, costUsd: estimate.costUsd, input: { id: newEntryId(), tokens, budget } };
-  }
-  type Holding = NonNullable<ReturnType<typeof heldFor>>;
-
   function hold(store: LimitStore, state: LimitState, holding: Holding): Reservation {
     const reservation: Reservation = { state };
     held.set(reservation, {
@@ -225,47 +196,10 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
     return reservation;
   }
 
-  function rpmRefusal(limits: ScopeLimits, outcome: Exclude<AdmitOutcome, { ok: true }>): LimitRefusal {
-    reject("rpm");
-    return {
-      limit: "rpm",
-      scope: outcome.scope,
-      allowed: outcome.scope === "key" ? limits.keyRpm : limits.userRpm,
-      retryAfterMs: outcome.retryAfterMs,
-      state: outcome.state,
-    };
-  }
-
-  function reserveRefusal(
-    subject: LimitSubject,
-    limits: ScopeLimits,
-    holding: Holding | undefined,
-    outcome: Exclude<ReserveOutcome, { ok: true }>,
-  ): LimitRefusal {
-    const at = holding?.at ?? now();
-    if (outcome.limit === "budget") {
-      reject("budget");
-      const month = holding?.month ?? budgetMonthOf(at);
-      return {
-        limit: "budget",
-        budgetUsd: subject.monthlyBudgetUsd ?? 0,
-        committedUsd: outcome.committedNano / nanoPerUsd,
-        costUsd: holding?.costUsd ?? 0,
-        renewsAt: month.end,
-        retryAfterMs: month.end.getTime() - at,
-        state: outcome.state,
-      };
-    }
-    reject("tpm");
-    return {
-      limit: "tpm",
-      scope: outcome.scope,
-      allowed: outcome.scope === "key" ? limits.keyTpm : limits.userTpm,
-      tokens: holding?.input.tokens ?? 0,
-      tooLarge: outcome.tooLarge,
-      retryAfterMs: outcome.retryAfterMs,
-      state: outcome.state,
-    };
+  /** A refusal, counted in arh_rate_limit_rejections_total{limit}. */
+  function refused(refusal: LimitRefusal): { ok: false; refusal: LimitRefusal } {
+    options.metrics?.rateLimitRejections.inc({ limit: refusal.limit });
+    return { ok: false, refusal };
   }
 
   return {
@@ -277,12 +211,12 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       const { value: outcome } = await onStore((store) => store.admit(limits, newEntryId(), false));
       // The store's own answer is already an admission: no second object per request.
       if (outcome.ok) return outcome;
-      return { ok: false, refusal: rpmRefusal(limits, outcome) };
+      return refused(rpmRefusal(limits, outcome));
     },
 
     async enter(subject, request) {
       const limits = scopeLimits(subject);
-      const holding = request.estimate ? heldFor(subject, limits, request.estimate) : undefined;
+      const holding = request.estimate ? holdingFor(subject, limits, request.estimate, now()) : undefined;
       if (!holding && !request.lookup && !request.lock && limits.userRpm <= 0 && limits.keyRpm <= 0) {
         return untriedEntry;
       }
@@ -293,10 +227,10 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
         lock: request.lock,
         reserve: holding?.input,
       };
-      const { value: outcome, store } = await onStore((s) => (s.enter ? s.enter(input) : enterInMemory(s, input)));
+      const { value: outcome, store } = await onStore((s) => s.enter(input));
       if (!outcome.ok) {
-        if (outcome.limit === "rpm") return { ok: false, refusal: rpmRefusal(limits, outcome) };
-        return { ok: false, refusal: reserveRefusal(subject, limits, holding, outcome) };
+        if (outcome.limit === "rpm") return refused(rpmRefusal(limits, outcome));
+        return refused(reserveRefusal(subject, limits, holding, outcome, now()));
       }
       let reservation: Reservation | undefined;
       if (outcome.reserved && holding) reservation = hold(store, outcome.state, holding);
@@ -305,19 +239,19 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
         ok: true,
         state: outcome.state,
         reservation,
-        lookedUp: store.enter !== undefined && request.lookup !== undefined,
+        lookedUp: store.kind === "redis" && request.lookup !== undefined,
         cached: outcome.cached,
-        lock: store.enter ? outcome.lock : "untried",
+        lock: outcome.lock,
       };
     },
 
     async reserve(subject, estimate) {
       const limits = scopeLimits(subject);
-      const holding = heldFor(subject, limits, estimate);
+      const holding = holdingFor(subject, limits, estimate, now());
       if (!holding) return nothingReserved;
       const { value: outcome, store } = await onStore((s) => s.reserve({ limits, ...holding.input }));
       if (outcome.ok) return { ok: true, reservation: hold(store, outcome.state, holding) };
-      return { ok: false, refusal: reserveRefusal(subject, limits, holding, outcome) };
+      return refused(reserveRefusal(subject, limits, holding, outcome, now()));
     },
 
     async settle(reservation, actual) {
@@ -347,39 +281,4 @@ export function createLimiter(options: CreateLimiterOptions = {}): Limiter {
       redisStore?.close();
     },
   };
-}
-
-/** The memory store's entry: admit, then reserve; the lookup and the lock are left to the caller. */
-async function enterInMemory(store: LimitStore, input: EnterInput): Promise<EnterOutcome> {
-  const admitted = await store.admit(input.limits, input.requestId, false);
-  if (!admitted.ok) return { ...admitted, limit: "rpm" };
-  if (!input.reserve) return { ok: true, state: admitted.state, reserved: false, cached: undefined, lock: "untried" };
-  const reserved = await store.reserve({ limits: input.limits, ...input.reserve });
-  if (!reserved.ok) return reserved;
-  return {
-    ok: true,
-    state: { ...admitted.state, ...reserved.state },
-    reserved: true,
-    cached: undefined,
-    lock: "untried",
-  };
-}
-
-function scopeLimits(subject: LimitSubject): ScopeLimits {
-  const positive = (value: number | null | undefined) => (value && value > 0 ? Math.floor(value) : 0);
-  const keyRpm = subject.keyId ? positive(subject.keyRpm) : 0;
-  const keyTpm = subject.keyId ? positive(subject.keyTpm) : 0;
-  return {
-    userId: subject.userId,
-    keyId: keyRpm || keyTpm ? subject.keyId : null,
-    userRpm: positive(subject.rpm),
-    keyRpm,
-    userTpm: positive(subject.tpm),
-    keyTpm,
-  };
-}
-
-/** Unique enough for a log entry (~72 random bits) and short: it is stored once per request per window. */
-function newEntryId(): string {
-  return randomToken(14);
 }

@@ -1,6 +1,7 @@
 import {
   type AdmitOutcome,
   type BudgetMonth,
+  type EnterOutcome,
   budgetMonthOf,
   type LimitState,
   type LimitStore,
@@ -49,6 +50,24 @@ export interface MemoryLimitStoreOptions {
 }
 
 export function createMemoryLimitStore(options: MemoryLimitStoreOptions): LimitStore {
+  const store = createStore(options);
+  return {
+    ...store,
+    // Admit, then reserve: with no round trip to save, the lookup and the lock are the caller's.
+    async enter(input): Promise<EnterOutcome> {
+      const admitted = await store.admit(input.limits, input.requestId, false);
+      if (!admitted.ok) return { ...admitted, limit: "rpm" };
+      if (!input.reserve)
+        return { ok: true, state: admitted.state, reserved: false, cached: undefined, lock: "untried" };
+      const reserved = await store.reserve({ limits: input.limits, ...input.reserve });
+      if (!reserved.ok) return reserved;
+      const state = { ...admitted.state, ...reserved.state };
+      return { ok: true, state, reserved: true, cached: undefined, lock: "untried" };
+    },
+  };
+}
+
+function createStore(options: MemoryLimitStoreOptions): Omit<LimitStore, "enter"> {
   const { now, windowMs, holdMs } = options;
   const requestLogs = new Map<string, number[]>();
   const tokenLogs = new Map<string, TokenLog>();
