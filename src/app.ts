@@ -66,11 +66,13 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   app.decorateRequest("logFields", null as never);
 
   const { metrics } = services;
-  app.addHook("onRequest", async (request, reply) => {
+  // One synchronous hook for what every request gets on arrival (no promise per request).
+  app.addHook("onRequest", (request, reply, done) => {
     request.logFields = {};
     reply.header("x-request-id", request.id);
+    securityHeaders(request, reply);
+    done();
   });
-  app.addHook("onRequest", securityHeaders);
   // Before the auth hook, so that a 401 or 429 still carries the CORS headers a browser needs to read it.
   await registerCors(app, config.CORS_ORIGINS);
   app.addHook(

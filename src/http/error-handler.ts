@@ -59,7 +59,11 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   reply.header("x-request-id", request.id);
-  securityHeaders(request, reply).catch((err) => request.log.warn({ err }, "security headers not set"));
+  try {
+    securityHeaders(request, reply);
+  } catch (err) {
+    request.log.warn({ err }, "security headers not set");
+  }
   errorHandler(error, request, reply);
   request.log.info({ method: request.method, route: "unmatched", status: reply.statusCode }, "request");
 }

@@ -32,7 +32,7 @@ export const apiSecurityHeaders: Readonly<Record<string, string>> = Object.freez
 });
 const docsSecurityHeaders = Object.freeze({ ...apiSecurityHeaders, "content-security-policy": docsPolicy });
 
-export async function securityHeaders(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function securityHeaders(request: FastifyRequest, reply: FastifyReply): void {
   reply.headers(isDocs(request.url) ? docsSecurityHeaders : apiSecurityHeaders);
   const access = request.routeOptions.config.access ?? "public";
   if (access !== "public") reply.header("cache-control", "no-store");

@@ -26,5 +26,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     redact: { paths: redactedPaths, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Standard output written asynchronously: lines logged while a write is under way go out together in the next,
+  // instead of one blocking write per line on the request path; what is still buffered is flushed when the process
+  // exits (pino registers that). A kill -9 can lose the last lines, never a stored request.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
