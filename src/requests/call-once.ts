@@ -51,8 +51,7 @@ export function createCallOnce(deps: {
       // Reserved only now when this request waited for another call that gave no answer, and calls itself.
       if (!reserving) {
         reserving = reservations.reserve(info, subject);
-        const reservation = await reserving;
-        rateLimit = { ...rateLimit, ...reservation.state };
+        rateLimit = { ...rateLimit, ...(await reserving).state };
       }
       const reservation = await reserving;
       const produced = await metering.call(job, reservation, progress, fallbacks.callOptions(info, progress));

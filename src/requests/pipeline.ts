@@ -140,7 +140,8 @@ export function createPipeline(deps: PipelineDeps) {
     }
     return {
       cache: key ? "miss" : "bypass",
-      rateLimit: { ...state, ...reservation.state },
+      // The entry's windows include its own reservation; one made after it adds its tokens window.
+      rateLimit: entryReservation ? state : { ...state, ...reservation.state },
       chunks: streaming.relay({ job, body, codec, key, reservation, progress, started, opened }),
     };
   }

@@ -83,7 +83,7 @@ export function createReservationStep(deps: {
 }
 
 /** The reservation, or the refusal thrown so that the pipeline stops where the limit said no. */
-export function reserved(result: ReserveResult): Reservation {
+function reserved(result: ReserveResult): Reservation {
   if (!result.ok) throw new LimitRefusedError(result.refusal);
   return result.reservation;
 }
