@@ -131,13 +131,16 @@ for (const backend of ["redis", "cluster", "memory"] as const) {
       }
     });
     after(async () => {
-      for (const limiter of limiters) await limiter.close();
-      if (redis) {
-        await removeKeys(redis, subjects);
-        await Promise.all(cleanups.map((name) => redis?.del(name)));
-        await redis.quit();
+      try {
+        for (const limiter of limiters) await limiter.close();
+        if (redis) {
+          await removeKeys(redis, subjects);
+          await Promise.all(cleanups.map((name) => redis?.del(name)));
+        }
+      } finally {
+        redis?.disconnect();
+        await cluster?.close();
       }
-      await cluster?.close();
     });
 
     function limiterWith(options: CreateLimiterOptions = {}) {

@@ -25,10 +25,13 @@ describe("Redis round trips before the upstream call", () => {
 
   before(async () => {
     server = await startThrowawayRedis();
-    observer = new Redis(server.url);
+    // Never retried: if this Redis goes away, the test fails instead of a client reconnecting to it for ever.
+    observer = new Redis(server.url, { retryStrategy: () => null });
+    observer.on("error", () => {});
     // monitor() opens a connection of its own; this client only lends it its options and never connects.
-    monitored = new Redis(server.url, { lazyConnect: true });
+    monitored = new Redis(server.url, { lazyConnect: true, retryStrategy: () => null });
     monitor = await monitored.monitor();
+    monitor.on("error", () => {});
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
       if (source === "lua") return;
       const [command = "", first] = args;
@@ -61,12 +64,15 @@ describe("Redis round trips before the upstream call", () => {
     await send({ type: "summarize", input: "warming up again" });
   });
   after(async () => {
-    await service?.close();
-    await upstream?.close();
-    monitor?.disconnect();
-    monitored?.disconnect();
-    observer?.disconnect();
-    await server?.close();
+    try {
+      await service?.close();
+      await upstream?.close();
+    } finally {
+      monitor?.disconnect();
+      monitored?.disconnect();
+      observer?.disconnect();
+      await server?.close();
+    }
   });
 
   const send = (body: unknown) => service.call("POST", "/requests", { key, body });

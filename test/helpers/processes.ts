@@ -7,17 +7,26 @@ import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 
-/** A port that was free a moment ago, on 127.0.0.1 (the kernel picks it from the ephemeral range, never 5432/6379). */
+/**
+ * A port that was free a moment ago on 127.0.0.1, for a server a test starts later (a Redis, a PostgreSQL, a service
+ * process). It is taken from below the kernel's ephemeral range (32768 and up): a port from that range can be handed
+ * to some outgoing connection's local end before the server binds it, or while a test has stopped the server and
+ * means to start it again on the same port.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free port found between 20000 and 32000");
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || address === null) throw new Error("could not find a free port");
-  return address.port;
 }
 
 /** Keeps the last `max` lines a child wrote on one of its streams; `onLine` sees each as it arrives. */
