@@ -86,12 +86,13 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   );
 
   // One line per request: who, what, how it went. Never a key, never a prompt or output.
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url ?? "unmatched";
     const seconds = reply.elapsedTime / 1000;
     metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ route, method: request.method }, seconds);
-    if (route === "/health" || route === "/metrics") return;
+    // The line's object is built only when it will be written.
+    if (route === "/health" || route === "/metrics" || !services.logger.isLevelEnabled("info")) return done();
     request.log.info(
       {
         method: request.method,
@@ -102,6 +103,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
       },
       "request",
     );
+    done();
   });
 
   await app.register(fastifySwagger, {

@@ -11,8 +11,14 @@ import { callerOf } from "./auth.ts";
 declare module "fastify" {
   interface FastifyRequest {
     /** Set when this request claimed an Idempotency-Key: its answer is kept for retries. */
-    idempotencyClaim?: { scope: string; key: string; fingerprint: string };
+    idempotencyClaim?: IdempotencyClaim;
   }
+}
+
+interface IdempotencyClaim {
+  scope: string;
+  key: string;
+  fingerprint: string;
 }
 
 export interface IdempotencyOptions {
@@ -43,9 +49,26 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
   );
   const keepFailed = throttledWarning(options.logger, "could not keep the answer for Idempotency-Key retries");
 
-  async function preHandler(request: FastifyRequest, reply: FastifyReply) {
+  /**
+   * Synchronous for a request without the header (nearly all of them: no promise per request); with it, the claim
+   * runs and the request goes on (`done`) or has been answered (a replay, or the error handler's answer).
+   */
+  function preHandler(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+    if (request.headers["idempotency-key"] === undefined) {
+      done();
+      return;
+    }
+    claimFor(request, reply).then(
+      (answered) => {
+        if (!answered) done();
+      },
+      (error: Error) => done(error),
+    );
+  }
+
+  /** True when the request was answered here (a replay of the stored answer). */
+  async function claimFor(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const header = request.headers["idempotency-key"];
-    if (header === undefined) return;
     if (typeof header !== "string" || !keyShape.test(header)) {
       const message = "must be 1 to 255 visible ASCII characters";
       throw new AppError("invalid_request", `Idempotency-Key: ${message}`, {
@@ -64,22 +87,23 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
       } catch (error) {
         // Without the store the request still runs, once, as if it had no key.
         storeUnavailable(error);
-        return;
+        return false;
       }
       switch (claim.state) {
         case "new":
           request.idempotencyClaim = { scope, key, fingerprint };
-          return;
+          return false;
         case "mismatch":
           throw new AppError("validation_failed", "Idempotency-Key: already used with a different request body", {
             errors: [{ path: "idempotency-key", message: "already used with a different request body" }],
           });
         case "done": {
           const { status, headers, body } = claim.response;
-          return reply
+          reply
             .code(status)
             .headers({ ...headers, "idempotent-replayed": "true" })
             .send(body);
+          return true;
         }
         case "running":
           if (options.whileRunning === "reject" || Date.now() >= deadline) {
@@ -92,10 +116,24 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
     }
   }
 
-  async function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+  /** Synchronous without a claim; with one, the answer is kept (or the claim let go) before it is sent. */
+  function onSend(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (error: Error | null, payload?: unknown) => void,
+  ): void {
     const claim = request.idempotencyClaim;
-    if (!claim) return payload;
+    if (!claim) {
+      done(null, payload);
+      return;
+    }
     request.idempotencyClaim = undefined;
+    void keep(claim, reply, payload).then(() => done(null, payload));
+  }
+
+  /** Never rejects: an answer that cannot be kept is still sent. */
+  async function keep(claim: IdempotencyClaim, reply: FastifyReply, payload: unknown): Promise<void> {
     const replayable = reply.statusCode < 300 && (typeof payload === "string" || Buffer.isBuffer(payload));
     try {
       if (replayable) {
@@ -115,7 +153,6 @@ export function createIdempotencyHooks(options: IdempotencyOptions) {
     } catch (error) {
       keepFailed(error);
     }
-    return payload;
   }
 
   return { preHandler, onSend };
