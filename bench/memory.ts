@@ -17,6 +17,8 @@ export interface RssSampler {
   samples(): RssSample[];
   /** The highest sample taken in [fromMs, toMs] (performance.now() times), or null if none was. */
   peakBetween(fromMs: number, toMs: number): number | null;
+  /** The median of the samples taken in [fromMs, toMs], or null if none was. */
+  medianBetween(fromMs: number, toMs: number): number | null;
   /** Takes one sample now (besides the timer's) and returns it. */
   sampleNow(): RssSample | null;
   stop(): void;
@@ -60,6 +62,13 @@ export function startRssSampler(groupId: number, intervalMs = 200): RssSampler {
         if (sample.atMs >= fromMs && sample.atMs <= toMs && (peak === null || sample.rssMb > peak)) peak = sample.rssMb;
       }
       return peak;
+    },
+    medianBetween(fromMs, toMs) {
+      const within = taken
+        .filter((sample) => sample.atMs >= fromMs && sample.atMs <= toMs)
+        .map((sample) => sample.rssMb)
+        .sort((a, b) => a - b);
+      return within.length === 0 ? null : (within[within.length >> 1] ?? null);
     },
     sampleNow,
     stop: () => clearInterval(timer),

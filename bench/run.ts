@@ -383,18 +383,26 @@ async function main(): Promise<number> {
       await delay(soakIdleMs);
       checkpoint();
       const before = rss.sampleNow()?.rssMb ?? null;
+      const soakStartedAt = performance.now();
       soakRun = await measure(scenarios.soak, options.connections, Math.round(options.soakMinutes * 60), context);
+      const soakEndedAt = performance.now();
       log(`soak done ${describe(soakRun)}`);
       await delay(soakIdleMs);
       checkpoint();
       const after = rss.sampleNow()?.rssMb ?? null;
+      // A minute each, or a fifth of a shorter soak; the first seconds left out (connections opening, the heap
+      // growing back after the rest).
+      const windowMs = Math.min(60_000, (soakEndedAt - soakStartedAt) / 5);
+      const first = rss.medianBetween(soakStartedAt + 5_000, soakStartedAt + 5_000 + windowMs);
+      const last = rss.medianBetween(soakEndedAt - windowMs, soakEndedAt);
       soak = {
         minutes: options.soakMinutes,
         run: soakRun,
+        rssFirstMinuteMb: first,
+        rssLastMinuteMb: last,
+        changePercent: first !== null && last !== null && first > 0 ? round(((last - first) / first) * 100) : null,
         rssBeforeMb: before,
         rssAfterMb: after,
-        changePercent:
-          before !== null && after !== null && before > 0 ? round(((after - before) / before) * 100) : null,
       };
     }
 
