@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type FileProvider, loadProvidersFile } from "./providers/providers-file.ts";
 
 /** The only place that reads the environment. Every default is stated here and in README's table. */
 const url = (protocols: string[]) =>
@@ -85,6 +86,9 @@ export const configSchema = z.object({
   REDIS_CLUSTER_NODES: optional(clusterNodes),
   OPENAI_API_KEY: optional(z.string().min(1)),
   OPENAI_BASE_URL: z.preprocess(emptyAsUndefined, url(["http:", "https:"]).default("https://api.openai.com/v1")),
+  ANTHROPIC_API_KEY: optional(z.string().min(1)),
+  ANTHROPIC_BASE_URL: z.preprocess(emptyAsUndefined, url(["http:", "https:"]).default("https://api.anthropic.com")),
+  PROVIDERS_FILE: optional(z.string().min(1)),
   ADMIN_API_KEY: optional(z.string().min(16, "must be at least 16 characters")),
   CACHE_TTL_SECONDS: z.preprocess(emptyAsUndefined, int(0).default(3600)),
   CACHE_MAX_ENTRIES: z.preprocess(emptyAsUndefined, int(1).default(10_000)),
@@ -124,7 +128,10 @@ export const configSchema = z.object({
   ),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /** PROVIDERS_FILE's providers, read and checked at load, their keys taken from the environment. */
+  providers: FileProvider[];
+};
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -140,7 +147,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(lines.join("\n"));
   }
-  return parsed.data;
+  const file = parsed.data.PROVIDERS_FILE;
+  let providers: FileProvider[] = [];
+  if (file !== undefined) {
+    try {
+      providers = loadProvidersFile(file, env);
+    } catch (error) {
+      throw new ConfigError(
+        `invalid configuration: PROVIDERS_FILE=${JSON.stringify(file)}: ${(error as Error).message}`,
+      );
+    }
+  }
+  return { ...parsed.data, providers };
 }
 
 /** Reads `.env` from the working directory (never overriding the real environment), then parses. */

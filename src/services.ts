@@ -16,10 +16,8 @@ import { createTokenRatios } from "./limits/token-ratios.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { changedErrorReports, throttledWarning } from "./observability/throttled-log.ts";
-import { createMockProvider } from "./providers/mock.ts";
-import { withCircuitBreaker } from "./providers/circuit-breaker.ts";
-import { createOpenAIProvider } from "./providers/openai.ts";
-import type { Provider } from "./providers/provider.ts";
+import { createProviderRegistry } from "./providers/registry.ts";
+import type { ProviderRouter } from "./providers/routing.ts";
 import { createRedisClient, type RedisClient, type RedisTarget, redisTargetOf } from "./redis-connection.ts";
 import { createRequestService, type RequestService } from "./requests/request-service.ts";
 import {
@@ -35,7 +33,8 @@ export interface Services {
   database: Database;
   redis: RedisClient | undefined;
   cache: ResponseCache;
-  provider: Provider;
+  /** Every configured provider behind one router: a call goes to the provider that serves its model. */
+  provider: ProviderRouter;
   users: UserRepository;
   apiKeys: ApiKeyRepository;
   requests: RequestRepository;
@@ -77,20 +76,18 @@ export async function createServices(config: Config, options: CreateServicesOpti
       )
     : createMemoryCache(config.CACHE_MAX_ENTRIES);
 
-  const upstream: Provider = config.OPENAI_API_KEY
-    ? createOpenAIProvider({
-        baseUrl: config.OPENAI_BASE_URL,
-        apiKey: config.OPENAI_API_KEY,
-        timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-        connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
-        totalTimeoutMs: config.UPSTREAM_TOTAL_TIMEOUT_MS,
-        maxRetries: config.UPSTREAM_MAX_RETRIES,
-      })
-    : createMockProvider();
-  const provider = withCircuitBreaker(upstream, {
-    failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
-    coolDownMs: config.CIRCUIT_COOL_DOWN_MS,
-    onStateChange: (state) => logger.warn({ state, provider: upstream.name }, `upstream circuit ${state}`),
+  const provider = createProviderRegistry({
+    openai: { apiKey: config.OPENAI_API_KEY, baseUrl: config.OPENAI_BASE_URL },
+    files: config.providers,
+    policy: {
+      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+      totalTimeoutMs: config.UPSTREAM_TOTAL_TIMEOUT_MS,
+      maxRetries: config.UPSTREAM_MAX_RETRIES,
+      circuitFailureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
+      circuitCoolDownMs: config.CIRCUIT_COOL_DOWN_MS,
+    },
+    onCircuitChange: (name, state) => logger.warn({ state, provider: name }, `upstream circuit ${state}`),
   });
 
   const users = createUserRepository(database.db);

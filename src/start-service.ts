@@ -58,7 +58,13 @@ export async function startService(config: Config, options: StartServiceOptions 
   if (firstAdminKey && !configuredUrl) printTryIt(url, firstAdminKey);
 
   logger.info(
-    { url, database: services.database.kind, cache: services.cache.kind, provider: services.provider.name },
+    {
+      url,
+      database: services.database.kind,
+      cache: services.cache.kind,
+      provider: services.provider.name,
+      providers: services.provider.slots().map((slot) => slot.name),
+    },
     "ai-request-handler listening",
   );
   if (services.database.kind === "pglite")
@@ -69,9 +75,13 @@ export async function startService(config: Config, options: StartServiceOptions 
     );
   }
   if (services.provider.name === "mock") {
+    const others = services.provider.slots().length > 1;
     logger.warn(
-      "OPENAI_API_KEY is unset: the built-in MOCK provider answers every request; no real model is called " +
-        '(responses say "provider": "mock")',
+      others
+        ? "OPENAI_API_KEY is unset: the built-in MOCK provider answers every model no other provider serves " +
+            '(responses say "provider": "mock")'
+        : "OPENAI_API_KEY is unset: the built-in MOCK provider answers every request; no real model is called " +
+            '(responses say "provider": "mock")',
     );
   }
 

@@ -18,8 +18,14 @@ import { isRecord } from "../is-record.ts";
 import { createUpstreamHttp, type UpstreamHttpOptions } from "./upstream-http.ts";
 
 export interface OpenAIProviderOptions extends Omit<UpstreamHttpOptions, "secret"> {
-  /** Sent as `Authorization: Bearer …`; never logged nor put in an error message. */
-  apiKey: string;
+  /** Sent as `Authorization: Bearer …` (or in `apiKeyHeader`); never logged nor put in an error message. */
+  apiKey: string | undefined;
+  /** Default `openai`; a PROVIDERS_FILE provider's own name. */
+  name?: string;
+  /** `authorization` (default): `Bearer <key>`; another header (Azure's `api-key`) gets the key as it is. */
+  apiKeyHeader?: string;
+  /** Sent with every call (a PROVIDERS_FILE provider's `headers`). */
+  headers?: Record<string, string>;
 }
 
 /** OpenAI's error body: `{"error": {"message", "param", …}}` (or, from some compatible servers, a bare string). */
@@ -34,14 +40,16 @@ function readOpenAIError(body: unknown): { message?: string; param?: string } {
 }
 
 export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
-  const { apiKey } = options;
-  const http = createUpstreamHttp({ ...options, secret: apiKey }, readOpenAIError);
-  const authorization = `Bearer ${apiKey}`;
-  const jsonHeaders = { authorization, "content-type": "application/json", accept: "application/json" };
-  const streamHeaders = { authorization, "content-type": "application/json", accept: "text/event-stream" };
+  const { apiKey, apiKeyHeader = "authorization" } = options;
+  const http = createUpstreamHttp({ ...options, secret: apiKey ?? "" }, readOpenAIError);
+  const auth: Record<string, string> =
+    apiKey === undefined ? {} : { [apiKeyHeader]: apiKeyHeader === "authorization" ? `Bearer ${apiKey}` : apiKey };
+  const common = { ...options.headers, ...auth, "content-type": "application/json" };
+  const jsonHeaders = { ...common, accept: "application/json" };
+  const streamHeaders = { ...common, accept: "text/event-stream" };
 
   return {
-    name: "openai",
+    name: options.name ?? "openai",
 
     chatCompletion(body, callOptions) {
       // A streaming flag here would get SSE back; this call wants one JSON answer.

@@ -113,7 +113,10 @@ export interface CallOutcome<T> {
 }
 
 export interface Provider {
-  readonly name: "openai" | "mock";
+  /** The provider's name in records, metrics and `name/model` (openai, anthropic, mock, or a PROVIDERS_FILE name). */
+  readonly name: string;
+  /** Which provider serves `model`: a router's answer; a single provider leaves it out (it is `name`). */
+  nameOf?(model: string): string;
   chatCompletion(body: ChatCompletionRequest, options?: CallOptions): Promise<CallOutcome<ChatCompletion>>;
   /**
    * Streams chunks as they arrive. The request asks the upstream for usage (`stream_options.include_usage`);

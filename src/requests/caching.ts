@@ -28,10 +28,15 @@ function parse<T>(text: string): CacheEntry<T> | undefined {
   }
 }
 
-export function createCacheStep(deps: { cache: ResponseCache; ttlSeconds: number; providerName: string }): CacheStep {
-  const { cache, ttlSeconds, providerName } = deps;
+export function createCacheStep(deps: {
+  cache: ResponseCache;
+  ttlSeconds: number;
+  /** The provider that serves a model: part of the key, so an answer is never served for another provider's. */
+  nameOf(model: string): string;
+}): CacheStep {
+  const { cache, ttlSeconds, nameOf } = deps;
   const entryOf = <T>(produced: Produced<T>): CacheEntry<T> => ({
-    provider: providerName,
+    provider: produced.provider,
     model: produced.model,
     value: produced.value,
     usage: produced.usage,
@@ -46,6 +51,7 @@ export function createCacheStep(deps: { cache: ResponseCache; ttlSeconds: number
         userId: job.caller.user.id,
         api: job.source,
         type: job.type,
+        provider: nameOf(job.model),
         model: job.model,
         input: job.input,
         options: job.options,

@@ -73,6 +73,7 @@ export function createCallOnce(deps: {
           return {
             value: entry.value,
             model: entry.model,
+            provider: entry.provider,
             usage: entry.usage,
             upstreamMs: 0,
             reportedPromptTokens: undefined,

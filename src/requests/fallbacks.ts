@@ -21,11 +21,11 @@ export interface Fallbacks {
 
 export function createFallbacks(deps: {
   modelsOf(job: JobInfo<unknown>): string[];
-  providerName: string;
+  nameOf(model: string): string;
   metrics: Metrics;
   logger: Logger;
 }): Fallbacks {
-  const { modelsOf, providerName, metrics, logger } = deps;
+  const { modelsOf, nameOf, metrics, logger } = deps;
 
   return {
     async eachModel(job, progress, attempt) {
@@ -41,7 +41,7 @@ export function createFallbacks(deps: {
           progress.attempts.push({ model, outcome: isAppError(error) ? error.code : "error" });
           const next = models[i + 1];
           if (!next || !isAppError(error) || !fallbackCodes.has(error.code) || job.context.signal?.aborted) throw error;
-          metrics.upstreamErrors.inc({ provider: providerName, code: error.code });
+          metrics.upstreamErrors.inc({ provider: nameOf(model), code: error.code });
           logger.warn({ model, fallback: next, code: error.code }, "upstream failed; trying the fallback model");
         }
       }
@@ -53,7 +53,7 @@ export function createFallbacks(deps: {
         onRetry: (retry) => {
           progress.retries++;
           progress.attempts.push({ model: progress.model, outcome: retry.reason });
-          metrics.upstreamRetries.inc({ provider: providerName });
+          metrics.upstreamRetries.inc({ provider: nameOf(progress.model) });
         },
       };
     },

@@ -34,6 +34,8 @@ export type TokenUsage = {
 export interface Produced<T> {
   value: T;
   model: string;
+  /** The provider that answered. */
+  provider: string;
   usage: TokenUsage;
   upstreamMs: number;
   /** The prompt tokens the upstream itself reported for one call (not counted here): what teaches a ratio. */

@@ -26,6 +26,7 @@ export function createNativeJobs(deps: {
   observeUpstream(model: string, upstreamMs: number): void;
 }) {
   const { provider, observeUpstream } = deps;
+  const nameOf = (model: string) => provider.nameOf?.(model) ?? provider.name;
 
   function nativeJob(caller: Caller, request: CreateRequest, context: CallContext): NativeJob {
     const model = request.model ?? (request.type === "embed" ? deps.defaultEmbedModel : deps.defaultChatModel);
@@ -74,6 +75,7 @@ export function createNativeJobs(deps: {
     return {
       value: { embedding, dimensions: embedding.length },
       model,
+      provider: nameOf(model),
       usage: { prompt_tokens, completion_tokens: 0, total_tokens },
       upstreamMs: call.upstreamMs,
       reportedPromptTokens: prompt_tokens,
@@ -101,7 +103,9 @@ export function createNativeJobs(deps: {
       usage = addUsage(usage, call.value.usage);
       reportedPromptTokens = call.value.usage?.prompt_tokens;
       const parsed = task.parse(call.value, request);
-      if (parsed.ok) return { value: parsed.output, model, usage, upstreamMs, reportedPromptTokens };
+      if (parsed.ok) {
+        return { value: parsed.output, model, provider: nameOf(model), usage, upstreamMs, reportedPromptTokens };
+      }
       problem = parsed.problem;
     }
     throw new AppError("upstream_invalid_output", `${problem} (after ${attempts} attempts)`);

@@ -31,6 +31,7 @@ export function createOpenAIJobs(deps: {
   observeUpstream(model: string, upstreamMs: number): void;
 }) {
   const { provider, observeUpstream } = deps;
+  const nameOf = (model: string) => provider.nameOf?.(model) ?? provider.name;
 
   /**
    * A chat completion's job and the body it sends: as the client gave it, but for a metered caller that names
@@ -62,6 +63,7 @@ export function createOpenAIJobs(deps: {
         return {
           value: call.value,
           model: call.value.model || model,
+          provider: nameOf(model),
           usage,
           upstreamMs: call.upstreamMs,
           reportedPromptTokens: call.value.usage?.prompt_tokens,
@@ -91,6 +93,7 @@ export function createOpenAIJobs(deps: {
         return {
           value: call.value,
           model,
+          provider: nameOf(model),
           usage: { prompt_tokens, completion_tokens: 0, total_tokens },
           upstreamMs: call.upstreamMs,
           reportedPromptTokens: prompt_tokens,

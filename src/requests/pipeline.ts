@@ -63,16 +63,16 @@ export type Pipeline = ReturnType<typeof createPipeline>;
 
 export function createPipeline(deps: PipelineDeps) {
   const { provider, metrics, logger, limiter } = deps;
-  const providerName = provider.name;
-  const caching = createCacheStep({ cache: deps.cache, ttlSeconds: deps.cacheTtlSeconds, providerName });
+  const nameOf = (model: string) => provider.nameOf?.(model) ?? provider.name;
+  const caching = createCacheStep({ cache: deps.cache, ttlSeconds: deps.cacheTtlSeconds, nameOf });
   const reservations = createReservationStep({ limiter, tokenRatios: deps.tokenRatios, fallbacks: deps.fallbacks });
-  const fallbacks = createFallbacks({ modelsOf: reservations.modelsOf, providerName, metrics, logger });
+  const fallbacks = createFallbacks({ modelsOf: reservations.modelsOf, nameOf, metrics, logger });
   const metering = createMetering({ limiter, reservations, fallbacks });
   const singleFlight = deps.singleFlight ?? createSingleFlight({ lockTtlMs: 30_000 });
   const enter = createEntry({ limiter, caching, reservations, singleFlight, metrics });
   const callOnce = createCallOnce({ singleFlight, reservations, metering, caching, fallbacks });
-  const recorder = createRecorder({ providerName, writeRecord: deps.writeRecord, metrics, logger });
-  const observeUpstream = upstreamObserver(metrics, providerName);
+  const recorder = createRecorder({ nameOf, writeRecord: deps.writeRecord, metrics, logger });
+  const observeUpstream = upstreamObserver(metrics, nameOf);
   const streaming = createStreaming({
     provider,
     fallbacks,

@@ -25,7 +25,7 @@ export interface Recorder {
 }
 
 export interface RecorderDeps {
-  providerName: string;
+  nameOf(model: string): string;
   /** Resolves once the record is committed. */
   writeRecord(record: RequestRecord): Promise<void>;
   metrics: Metrics;
@@ -35,7 +35,7 @@ export interface RecorderDeps {
 const noUsage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 export function createRecorder(deps: RecorderDeps): Recorder {
-  const { providerName, metrics, logger } = deps;
+  const { nameOf, metrics, logger } = deps;
 
   async function store(record: RequestRecord) {
     metrics.modelRequests.inc({
@@ -62,9 +62,9 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     progress: Progress,
     started: Started,
   ): RequestRecord {
-    const record = endedRecord(job, providerName, error, partial, progress, started);
+    const record = endedRecord(job, nameOf(progress.model), error, partial, progress, started);
     if (record.status === "failed" && record.error) {
-      metrics.upstreamErrors.inc({ provider: providerName, code: record.error.code });
+      metrics.upstreamErrors.inc({ provider: record.provider, code: record.error.code });
     }
     return record;
   }
@@ -72,7 +72,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   return {
     store,
     ended,
-    completed: (job, produced, progress, started) => completedRecord(job, providerName, produced, progress, started),
+    completed: (job, produced, progress, started) => completedRecord(job, produced, progress, started),
 
     async failed(job, caught, progress, started) {
       const error = asCancellation(job, caught);
@@ -95,6 +95,9 @@ export function asCancellation(job: JobInfo<unknown>, error: unknown): unknown {
 }
 
 /** How long each upstream call took, by provider and model (arh_upstream_duration_seconds). */
-export function upstreamObserver(metrics: Metrics, providerName: string): (model: string, upstreamMs: number) => void {
-  return (model, upstreamMs) => metrics.upstreamDuration.observe({ provider: providerName, model }, upstreamMs / 1000);
+export function upstreamObserver(
+  metrics: Metrics,
+  nameOf: (model: string) => string,
+): (model: string, upstreamMs: number) => void {
+  return (model, upstreamMs) => metrics.upstreamDuration.observe({ provider: nameOf(model), model }, upstreamMs / 1000);
 }

@@ -72,13 +72,12 @@ export function hitRecord<T>(job: JobInfo<T>, entry: CacheEntry<T>, started: Sta
 
 export function completedRecord<T>(
   job: JobInfo<T>,
-  provider: string,
   produced: Produced<T>,
   progress: Progress,
   started: Started,
 ): RequestRecord {
   return recordOf(job as JobInfo<unknown>, started, {
-    provider,
+    provider: produced.provider,
     model: produced.model,
     status: "completed",
     output: job.outputOf(produced.value),

@@ -74,6 +74,7 @@ export function createStreaming(deps: {
   observeUpstream(model: string, upstreamMs: number): void;
 }) {
   const { provider, fallbacks, metering, reservations, caching, recorder, observeUpstream } = deps;
+  const nameOf = (model: string) => provider.nameOf?.(model) ?? provider.name;
 
   /** Calls until the first chunk, falling back to another model only until then: after it the client has seen output. */
   async function open(job: JobInfo<unknown>, body: ChatCompletionRequest, progress: Progress): Promise<OpenedStream> {
@@ -160,10 +161,11 @@ export function createStreaming(deps: {
     const usage = usageSoFar();
     const completion = gatherer.completion(usage);
     const upstreamMs = performance.now() - stream.opened.openedAt;
-    observeUpstream(job.model, upstreamMs);
+    observeUpstream(progress.model, upstreamMs);
     const produced: Produced<T> = {
       value: codec.encode(completion),
       model: completion.model || job.model,
+      provider: nameOf(progress.model),
       usage,
       upstreamMs,
       reportedPromptTokens: gatherer.usage()?.prompt_tokens,

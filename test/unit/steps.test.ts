@@ -41,7 +41,7 @@ const produced = {
 };
 
 describe("lookup and fill", () => {
-  const step = (ttlSeconds = 60) => createCacheStep({ cache: createMemoryCache(10), ttlSeconds, providerName: "mock" });
+  const step = (ttlSeconds = 60) => createCacheStep({ cache: createMemoryCache(10), ttlSeconds, nameOf: () => "mock" });
 
   test("no key when the request, Cache-Control or the configuration says not to cache", () => {
     assert.equal(step().keyOf(job({ cacheable: false })), undefined);
@@ -52,9 +52,9 @@ describe("lookup and fill", () => {
 
   test("a filled answer is found again, but not by a refresh; an unreadable entry is a miss", async () => {
     const cache = createMemoryCache(10);
-    const caching = createCacheStep({ cache, ttlSeconds: 60, providerName: "mock" });
+    const caching = createCacheStep({ cache, ttlSeconds: 60, nameOf: () => "mock" });
     const key = caching.keyOf(job());
-    await caching.fill(key, { ...produced, upstreamMs: 5, reportedPromptTokens: 1 });
+    await caching.fill(key, { ...produced, provider: "mock", upstreamMs: 5, reportedPromptTokens: 1 });
     assert.deepEqual(await caching.lookup(job(), key), { provider: "mock", ...produced });
     assert.equal(await caching.lookup(job({ cacheMode: "refresh" }), key), undefined);
     await cache.set(key!, "{not json", 60);
@@ -72,7 +72,7 @@ describe("entry", () => {
   });
   const entryWith = () => {
     const limiter = createLimiter();
-    const caching = createCacheStep({ cache: createMemoryCache(10), ttlSeconds: 60, providerName: "mock" });
+    const caching = createCacheStep({ cache: createMemoryCache(10), ttlSeconds: 60, nameOf: () => "mock" });
     const reservations = createReservationStep({ limiter, tokenRatios: createTokenRatios() });
     const singleFlight = createSingleFlight({ lockTtlMs: 1_000 });
     const enter = createEntry({ limiter, caching, reservations, singleFlight, metrics: createMetrics() });
@@ -85,7 +85,7 @@ describe("entry", () => {
     const first = await enter(job(), who, { coalesce: true });
     assert.equal(first.hit, undefined);
     assert.equal(first.state.requests?.remaining, 1);
-    await caching.fill(first.key, { ...produced, upstreamMs: 5, reportedPromptTokens: 1 });
+    await caching.fill(first.key, { ...produced, provider: "mock", upstreamMs: 5, reportedPromptTokens: 1 });
     const second = await enter(job(), who, { coalesce: true });
     assert.equal(second.hit?.value, "answer");
     await assert.rejects(
@@ -102,7 +102,7 @@ describe("entry", () => {
     assert.ok(miss.reservation, "the call's tokens are held");
     const held = miss.state.tokens?.remaining;
     assert.ok(held !== undefined && held < 10_000, `tokens left after the reservation: ${held}`);
-    await caching.fill(miss.key, { ...produced, upstreamMs: 5, reportedPromptTokens: 1 });
+    await caching.fill(miss.key, { ...produced, provider: "mock", upstreamMs: 5, reportedPromptTokens: 1 });
     const hit = await enter(job(), who, { coalesce: true });
     assert.equal(hit.hit?.value, "answer");
     assert.equal(hit.reservation, undefined);
@@ -115,7 +115,7 @@ describe("fallbacks", () => {
   const fallbacks = () =>
     createFallbacks({
       modelsOf: () => ["gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo"],
-      providerName: "mock",
+      nameOf: () => "mock",
       metrics: createMetrics(),
       logger: createLogger("silent"),
     });
