@@ -1,6 +1,6 @@
 /**
- * OpenAI-shaped error bodies: the ones the mock answers on its own (auth, unknown route, bad JSON, …) and the ones of
- * injected faults, with their `Retry-After` headers.
+ * Error bodies in OpenAI's and Anthropic's shapes: the ones the mock answers on its own (auth, unknown route, bad
+ * JSON, …) and the ones of injected faults, with their `Retry-After` headers.
  */
 import type { FailSpec } from "./faults.ts";
 
@@ -81,4 +81,66 @@ export function retryAfterHeaders(fault: FailSpec, defaultSeconds: number): Reco
   }
   const seconds = fault.retryAfterSeconds ?? (fault.status === 429 ? defaultSeconds : undefined);
   return seconds === undefined ? {} : { "retry-after": String(Math.ceil(seconds)) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Anthropic
+
+/** Anthropic's error body; the API repeats the `request-id` header in it. */
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: string; message: string };
+  request_id: string;
+}
+
+export const anthropicErrorBody = (type: string, message: string, requestId: string): AnthropicErrorBody => ({
+  type: "error",
+  error: { type, message },
+  request_id: requestId,
+});
+
+/** Anthropic's error type for each status it answers (https://docs.claude.com/en/api/errors). */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 401:
+      return "authentication_error";
+    case 402:
+      return "billing_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 409:
+      return "conflict_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 504:
+      return "timeout_error";
+    case 529:
+      return "overloaded_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+const anthropicMessages: Record<string, string> = {
+  authentication_error: "invalid x-api-key",
+  billing_error: "Your credit balance is too low to access the Anthropic API (mock upstream fault).",
+  permission_error: "Your API key does not have permission to use the specified resource.",
+  not_found_error: "Not found",
+  conflict_error: "Conflict (mock upstream fault).",
+  request_too_large: "Request exceeds the maximum allowed number of bytes.",
+  rate_limit_error: "This request would exceed your organization's rate limit (mock upstream). Please try again later.",
+  timeout_error: "Request timed out",
+  overloaded_error: "Overloaded",
+  api_error: "Internal server error",
+};
+
+/** An injected fault in Anthropic's shape: the status's error type, in Anthropic's words unless `message` is set. */
+export function anthropicFaultBody(status: number, spec: FailSpec, requestId: string): AnthropicErrorBody {
+  const type = anthropicErrorType(status);
+  const message = spec.message ?? anthropicMessages[type] ?? `Invalid request (mock upstream fault ${status}).`;
+  return anthropicErrorBody(type, message, requestId);
 }

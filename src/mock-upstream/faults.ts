@@ -6,13 +6,16 @@ import { isRecord } from "../is-record.ts";
 
 /** One scripted answer, consumed by the next `/v1` request before any random fault is drawn. */
 export interface FailSpec {
-  /** Answer this status with OpenAI's error body (e.g. 500, 503, 429, 400, 404). */
+  /**
+   * Answer this status with the API's error body: OpenAI's (e.g. 500, 503, 429, 400, 404), or Anthropic's on its
+   * routes (the error type follows the status: 529 overloaded_error, 429 rate_limit_error, …).
+   */
   status?: number;
   /** With 429 (or any status): sends `Retry-After` (whole seconds, rounded up) and `retry-after-ms`. */
   retryAfterSeconds?: number;
   /** Sends only `retry-after-ms` (plus `Retry-After` rounded up): lets tests honour a Retry-After quickly. */
   retryAfterMs?: number;
-  /** Overrides the error message; `param` and `code` fill the error body's fields. */
+  /** Overrides the error message; `param` and `code` fill the error body's fields (OpenAI's; Anthropic's has none). */
   message?: string;
   param?: string;
   code?: string;
@@ -20,8 +23,16 @@ export interface FailSpec {
   hang?: boolean;
   /** Destroy the connection without answering (a connection error for the client). */
   drop?: boolean;
-  /** Stream this many chunks, then destroy the connection without `[DONE]` (stream requests only). */
+  /**
+   * Stream this many chunks (Anthropic: events, `ping` included), then destroy the connection without `[DONE]`
+   * (without `message_stop`). Stream requests only.
+   */
   brokenStreamAfterChunks?: number;
+  /**
+   * Anthropic streams only: after this many events, send an `error` event (`overloaded_error`, or `message`) and end
+   * the response normally, as Anthropic does when it fails mid-stream.
+   */
+  streamErrorAfterEvents?: number;
 }
 
 export interface MockFaults {
@@ -33,11 +44,19 @@ export interface MockFaults {
   errorRate: number;
   /** Share of requests (0..1) answered 429 with Retry-After. Default 0. */
   rateLimitRate: number;
+  /**
+   * Share of requests (0..1) answered 529, Anthropic's overloaded_error (on OpenAI's routes, OpenAI's body for a
+   * server error). Default 0.
+   */
+  overloadedRate: number;
   /** The Retry-After of random 429s (and of a scripted 429 that names none). Default 1. */
   retryAfterSeconds: number;
   /** Accept every request and never answer. Default false. */
   hang: boolean;
-  /** Every stream sends this many chunks, then the connection is destroyed without `[DONE]`. Default null (off). */
+  /**
+   * Every stream sends this many chunks (Anthropic: events), then the connection is destroyed without `[DONE]` (or
+   * `message_stop`). Default null (off).
+   */
   brokenStreamAfterChunks: number | null;
   /** Scripted answers, one consumed per `/v1` request, before the random faults. Default []. */
   failNext: FailSpec[];
@@ -53,6 +72,7 @@ export const defaultFaults: MockFaults = {
   streamChunkDelayMs: 0,
   errorRate: 0,
   rateLimitRate: 0,
+  overloadedRate: 0,
   retryAfterSeconds: 1,
   hang: false,
   brokenStreamAfterChunks: null,
@@ -77,6 +97,7 @@ export function mergeFaults(current: MockFaults, partial: unknown): MockFaults {
         break;
       case "errorRate":
       case "rateLimitRate":
+      case "overloadedRate":
         if (!isNonNegative(value) || value > 1) throw new TypeError(`${key} must be a number from 0 to 1`);
         next[key] = value;
         break;
@@ -118,5 +139,6 @@ export function drawFault(faults: MockFaults): FailSpec | undefined {
   if (faults.hang) return { hang: true };
   if (faults.errorRate > 0 && Math.random() < faults.errorRate) return { status: 500 };
   if (faults.rateLimitRate > 0 && Math.random() < faults.rateLimitRate) return { status: 429 };
+  if (faults.overloadedRate > 0 && Math.random() < faults.overloadedRate) return { status: 529 };
   return undefined;
 }

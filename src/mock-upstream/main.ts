@@ -15,10 +15,11 @@ export const mockUpstreamUsage = `usage: mock-upstream [options]
   --stream-chunk-delay-ms <n>  delay between stream chunks (default 0)
   --error-rate <0..1>          share of requests answered 500 (default 0)
   --rate-limit-rate <0..1>     share of requests answered 429 (default 0)
+  --overloaded-rate <0..1>     share of requests answered 529, Anthropic's overloaded_error (default 0)
   --retry-after-seconds <n>    Retry-After of those 429s (default 1)
   --bytes-per-token <n>        count chat prompt tokens as UTF-8 bytes / n, like a non-OpenAI tokenizer
                                (default: OpenAI's o200k tokenizer)
-  --api-key <key>              accept only this bearer key (default: any)`;
+  --api-key <key>              accept only this key, as a bearer token or Anthropic's x-api-key (default: any)`;
 
 function number(name: string, value: string | undefined, min: number, max = Number.POSITIVE_INFINITY) {
   if (value === undefined) return undefined;
@@ -45,6 +46,7 @@ export function parseMockUpstreamArgs(
       "stream-chunk-delay-ms": { type: "string" },
       "error-rate": { type: "string" },
       "rate-limit-rate": { type: "string" },
+      "overloaded-rate": { type: "string" },
       "retry-after-seconds": { type: "string" },
       "bytes-per-token": { type: "string" },
       "api-key": { type: "string" },
@@ -58,6 +60,7 @@ export function parseMockUpstreamArgs(
     streamChunkDelayMs: number("stream-chunk-delay-ms", values["stream-chunk-delay-ms"], 0),
     errorRate: number("error-rate", values["error-rate"], 0, 1),
     rateLimitRate: number("rate-limit-rate", values["rate-limit-rate"], 0, 1),
+    overloadedRate: number("overloaded-rate", values["overloaded-rate"], 0, 1),
     retryAfterSeconds: number("retry-after-seconds", values["retry-after-seconds"], 0),
     bytesPerToken: number("bytes-per-token", values["bytes-per-token"], 0.001),
   };

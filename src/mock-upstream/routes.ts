@@ -1,7 +1,7 @@
 /**
  * The `/v1` routes: which one a method and path name, and the answers of those that need more than one line (one
  * model, embeddings, chat completions whole or streamed), once the request has passed auth, the fault draw and JSON
- * parsing.
+ * parsing. Anthropic's routes (`messages`, `count_tokens`) are answered by anthropic.ts.
  */
 import { isRecord } from "../is-record.ts";
 import type { ServerResponse } from "node:http";
@@ -18,10 +18,12 @@ import { errorBody } from "./error-bodies.ts";
 import type { FailSpec, MockFaults } from "./faults.ts";
 import { sendJson, writeStream } from "./http-io.ts";
 
-export type Route = "chat" | "embeddings" | "models" | "model";
+export type Route = "chat" | "embeddings" | "models" | "model" | "messages" | "count_tokens";
 
 export function matchRoute(method: string, path: string): { route: Route; id?: string } | "method" | undefined {
   if (path === "/v1/chat/completions") return method === "POST" ? { route: "chat" } : "method";
+  if (path === "/v1/messages") return method === "POST" ? { route: "messages" } : "method";
+  if (path === "/v1/messages/count_tokens") return method === "POST" ? { route: "count_tokens" } : "method";
   if (path === "/v1/embeddings") return method === "POST" ? { route: "embeddings" } : "method";
   if (path === "/v1/models") return method === "GET" ? { route: "models" } : "method";
   if (path.startsWith("/v1/models/")) {

@@ -1,7 +1,8 @@
 /**
  * An OpenAI-compatible HTTP server for tests and benchmarks: deterministic answers (providers/mock-model/), OpenAI's wire
  * format and error bodies, and fault knobs (latency, errors, 429 with Retry-After, hangs, broken streams) that tests
- * set in-process or, from another process, through the `/__faults` control endpoint.
+ * set in-process or, from another process, through the `/__faults` control endpoint. On the same port it speaks
+ * Anthropic's Messages API too (anthropic.ts), with the same answers and knobs.
  *
  * Plain `node:http` on purpose: the mock is the benchmark's baseline, so its hot path is parse, generate (cached),
  * stringify, write.
@@ -11,6 +12,8 @@ import type { AddressInfo, Socket } from "node:net";
 import type { ChatCompletionRequest } from "../providers/provider.ts";
 import { tokenizerModule } from "../tokens.ts";
 import { listMockModels } from "../providers/mock-model/embeddings.ts";
+import { PromptCache } from "../providers/mock-model/messages-prompt.ts";
+import { handleAnthropic, isAnthropicRequest } from "./anthropic.ts";
 import { errorBody, faultBody, invalidApiKeyBody, invalidJsonBody, retryAfterHeaders } from "./error-bodies.ts";
 import { defaultFaults, drawFault, type MockFaults, mergeFaults } from "./faults.ts";
 import { readBody, sendJson, sleep } from "./http-io.ts";
@@ -24,17 +27,22 @@ export interface MockUpstreamOptions extends Partial<MockFaults> {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** When set, only `Authorization: Bearer <apiKey>` is accepted; otherwise any non-empty bearer token. */
+  /**
+   * When set, only `Authorization: Bearer <apiKey>` is accepted (on Anthropic's routes `x-api-key: <apiKey>` too);
+   * otherwise any non-empty key.
+   */
   apiKey?: string;
   /** Hears every parsed `/v1` chat completion body: lets a test see what the gateway sent. */
   onChatRequest?: (body: ChatCompletionRequest) => void;
+  /** Hears every `/v1/messages` body that is JSON, before it is validated: lets a test see what the gateway sent. */
+  onMessagesRequest?: (body: unknown) => void;
 }
 
 export interface MockUpstreamStats {
-  /** `/v1` requests by route (`"POST /v1/chat/completions"`, …; anything else under `"other"`). */
+  /** `/v1` requests by route (`"POST /v1/chat/completions"`, `"POST /v1/messages"`, …; else `"other"`). */
   requests: Record<string, number>;
   totalRequests: number;
-  /** Chat completions asked with `stream: true`. */
+  /** Chat completions and messages asked with `stream: true`. */
   streams: number;
   /** Requests whose client closed the connection before the answer (or the stream) was complete. */
   clientDisconnects: number;
@@ -64,7 +72,14 @@ export interface MockUpstream {
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
   // Every answer is counted with the tokenizer: load it before listening, not in the first request's time.
   tokenizerModule();
-  const { port: requestedPort = 0, host = "127.0.0.1", apiKey, onChatRequest, ...initialKnobs } = options;
+  const {
+    port: requestedPort = 0,
+    host = "127.0.0.1",
+    apiKey,
+    onChatRequest,
+    onMessagesRequest,
+    ...initialKnobs
+  } = options;
   const initialFaults = mergeFaults(defaultFaults, initialKnobs);
   let faults = mergeFaults(initialFaults, {});
   let closing = false;
@@ -73,6 +88,8 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   let inFlight = 0;
   let stats = emptyStats();
   const modelsBody = JSON.stringify(listMockModels());
+  // The prompts Anthropic's routes have cached (prompt caching's usage).
+  const promptCache = new PromptCache();
 
   function emptyStats() {
     return {
@@ -97,6 +114,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     if (req.method === "POST" && path === "/__reset") {
       faults = mergeFaults(initialFaults, {});
       stats = emptyStats();
+      promptCache.clear();
       return sendJson(res, 200, { ok: true });
     }
     if (req.method === "POST" && path === "/__faults") {
@@ -136,7 +154,29 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     };
 
     const text = method === "POST" ? await readBody(req) : "";
-    const headers = { "x-request-id": `req_mock${(++requestCounter).toString(36)}` };
+    const requestNumber = ++requestCounter;
+    if (isAnthropicRequest(path, typeof match === "object" ? match.route : undefined, req.headers)) {
+      return handleAnthropic(req, res, {
+        match,
+        text,
+        requestNumber,
+        apiKey,
+        faults: () => faults,
+        drawFault() {
+          const fault = drawFault(faults);
+          if (fault) stats.injectedFaults++;
+          return fault;
+        },
+        onMessagesRequest,
+        countStream: () => {
+          stats.streams++;
+        },
+        promptCache,
+        signal: clientGone.signal,
+        destroy,
+      });
+    }
+    const headers = { "x-request-id": `req_mock${requestNumber.toString(36)}` };
     if (!authorize(req)) {
       return sendJson(res, 401, invalidApiKeyBody, headers);
     }
