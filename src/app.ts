@@ -12,6 +12,7 @@ import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
 import { createIdempotencyHooks } from "./http/idempotency.ts";
 import { registerMeRoutes } from "./http/me.ts";
+import { registerAnthropicRoutes } from "./http/anthropic.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
 import { securityHeaders } from "./http/security-headers.ts";
@@ -136,6 +137,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   });
   registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests, idempotency });
   registerOpenAIRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
+  registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
   registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, revocation: services.keyRevocation });
   registerMeRoutes(app, { usage: services.usage, limiter: services.limiter });
 

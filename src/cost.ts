@@ -14,9 +14,29 @@ type Rates = { kind: "flat"; input: number; output: number } | { kind: "unknown"
 const rates = new Map<string, Rates>();
 const probeTokens = 1_000_000;
 
-function price(model: string, inputTokens: number, outputTokens: number): number | undefined {
-  const result = calcPrice({ input_tokens: inputTokens, output_tokens: outputTokens }, model, { providerId: "openai" });
+/** Prompt tokens read from or written to a provider's prompt cache (Anthropic's), priced at their own rates. */
+export interface CacheTokens {
+  read?: number;
+  write?: number;
+}
+
+function price(model: string, inputTokens: number, outputTokens: number, cache?: CacheTokens): number | undefined {
+  const usage = {
+    input_tokens: inputTokens,
+    output_tokens: outputTokens,
+    ...(cache?.read && { cache_read_tokens: cache.read }),
+    ...(cache?.write && { cache_write_tokens: cache.write }),
+  };
+  // OpenAI's list first (its names are matched most precisely there); then any provider's (claude-…, gemini-…).
+  const result = calcPrice(usage, model, { providerId: "openai" }) ?? calcPrice(usage, model);
   return result ? result.total_price : undefined;
+}
+
+/** The cache tokens an upstream's usage reports (Anthropic's fields, kept by its translator). */
+export function cacheTokensOf(usage: object): CacheTokens | undefined {
+  const { cache_read_input_tokens: read, cache_creation_input_tokens: write } = usage as Record<string, unknown>;
+  if (typeof read !== "number" && typeof write !== "number") return undefined;
+  return { read: typeof read === "number" ? read : 0, write: typeof write === "number" ? write : 0 };
 }
 
 function ratesOf(model: string): Rates {
@@ -36,7 +56,17 @@ function ratesOf(model: string): Rates {
   return known;
 }
 
-export function costUsd(model: string, promptTokens: number, completionTokens: number): number | null {
+export function costUsd(
+  model: string,
+  promptTokens: number,
+  completionTokens: number,
+  cache?: CacheTokens,
+): number | null {
+  // Prompt tokens counted from a cache cost less (reads) or more (writes): the list prices them, per call.
+  if (cache && ((cache.read ?? 0) > 0 || (cache.write ?? 0) > 0)) {
+    const total = price(model, promptTokens, completionTokens, cache);
+    return total === undefined ? null : roundUsd(total);
+  }
   const known = ratesOf(model);
   let total: number | undefined;
   if (known.kind === "flat") total = promptTokens * known.input + completionTokens * known.output;

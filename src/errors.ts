@@ -139,3 +139,48 @@ function openAIErrorType(code: ErrorCode): string {
       return "upstream_error";
   }
 }
+
+/** Anthropic's error shape, with the status its SDKs expect for each kind (`/v1/messages`). */
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: string; message: string };
+  request_id: string | null;
+}
+
+/**
+ * Anthropic's status and error type for an error: its SDKs raise their typed errors by status, and retry 408, 409,
+ * 429 and 5xx (529 is its "overloaded"). Statuses Anthropic does not use are mapped to the one it uses for the case.
+ */
+export function toAnthropicError(error: AppError, requestId?: string): { status: number; body: AnthropicErrorBody } {
+  const [status, type] = anthropicStatusAndType(error);
+  return { status, body: { type: "error", error: { type, message: error.message }, request_id: requestId ?? null } };
+}
+
+function anthropicStatusAndType(error: AppError): [number, string] {
+  switch (error.code) {
+    case "unauthorized":
+      return [401, "authentication_error"];
+    case "forbidden":
+      return [403, "permission_error"];
+    case "not_found":
+      return [404, "not_found_error"];
+    case "payload_too_large":
+      return [413, "request_too_large"];
+    case "rate_limited":
+    case "budget_exceeded":
+      return [429, "rate_limit_error"];
+    case "request_timeout":
+    case "conflict":
+    case "client_closed":
+      return [error.status, "invalid_request_error"];
+    case "internal":
+    case "upstream_error":
+    case "upstream_invalid_output":
+      return [500, "api_error"];
+    case "service_unavailable":
+    case "upstream_timeout":
+      return [529, "overloaded_error"];
+    default:
+      return [400, "invalid_request_error"];
+  }
+}

@@ -16,6 +16,7 @@ import { createTokenRatios } from "./limits/token-ratios.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { changedErrorReports, throttledWarning } from "./observability/throttled-log.ts";
+import { createAnthropicProvider } from "./providers/anthropic-provider.ts";
 import { createProviderRegistry } from "./providers/registry.ts";
 import type { ProviderRouter } from "./providers/routing.ts";
 import { createRedisClient, type RedisClient, type RedisTarget, redisTargetOf } from "./redis-connection.ts";
@@ -78,6 +79,19 @@ export async function createServices(config: Config, options: CreateServicesOpti
 
   const provider = createProviderRegistry({
     openai: { apiKey: config.OPENAI_API_KEY, baseUrl: config.OPENAI_BASE_URL },
+    anthropic: config.ANTHROPIC_API_KEY
+      ? {
+          provider: (policy) =>
+            createAnthropicProvider({
+              baseUrl: config.ANTHROPIC_BASE_URL,
+              apiKey: config.ANTHROPIC_API_KEY as string,
+              timeoutMs: policy.timeoutMs,
+              connectTimeoutMs: policy.connectTimeoutMs,
+              totalTimeoutMs: policy.totalTimeoutMs,
+              maxRetries: policy.maxRetries,
+            }),
+        }
+      : undefined,
     files: config.providers,
     policy: {
       timeoutMs: config.UPSTREAM_TIMEOUT_MS,

@@ -102,7 +102,7 @@ export const requests = pgTable(
   (t) => [
     check("requests_type_check", sql`${t.type} in ('chat', 'summarize', 'translate', 'classify', 'extract', 'embed')`),
     check("requests_status_check", sql`${t.status} in ('completed', 'failed', 'cancelled')`),
-    check("requests_source_check", sql`${t.source} in ('native', 'openai')`),
+    check("requests_source_check", sql`${t.source} in ('native', 'openai', 'anthropic')`),
     // Newest-first list per user (keyset on created_at, id) and the per-day usage sums over a date range.
     // NULLS FIRST is PostgreSQL's default for DESC, so a plain `order by created_at desc, id desc` matches the index
     // (the planner does not use NOT NULL to reconcile a NULLS LAST index with it).

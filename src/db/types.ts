@@ -7,7 +7,7 @@ export const requestStatuses = ["completed", "failed", "cancelled"] as const;
 export type RequestStatus = (typeof requestStatuses)[number];
 
 /** Which API the request came in through. */
-export type RequestSource = "native" | "openai";
+export type RequestSource = "native" | "openai" | "anthropic";
 
 export interface StoredError {
   code: string;

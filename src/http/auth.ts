@@ -26,11 +26,12 @@ export interface AuthOptions {
   onBlocked?: () => void;
 }
 
+/** The key: `Authorization: Bearer <key>`, or `x-api-key: <key>` (what Anthropic's SDKs and Claude Code send). */
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
+  if (header) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+  const apiKey = request.headers["x-api-key"];
+  return typeof apiKey === "string" && apiKey.trim() !== "" ? apiKey.trim() : undefined;
 }
 
 const unauthorized = (message: string) =>

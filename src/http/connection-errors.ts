@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
-import { AppError, toOpenAIError, toProblem } from "../errors.ts";
-import { isOpenAIPath } from "./error-handler.ts";
+import { AppError, toAnthropicError, toOpenAIError, toProblem } from "../errors.ts";
+import { isAnthropicPath, isOpenAIPath } from "./error-handler.ts";
 import { apiSecurityHeaders } from "./security-headers.ts";
 import { closeInStages, closeInStagesAfterAnswer } from "./staged-close.ts";
 
@@ -75,7 +75,13 @@ function requestTargetOf(packet: unknown): string | undefined {
 /** An error answered outside Fastify: its headers and body, in OpenAI's shape under /v1, else RFC 9457. */
 function answerOf(error: AppError, requestId: string, target: string | undefined) {
   const openAI = target !== undefined && isOpenAIPath(target);
-  const body = JSON.stringify(openAI ? toOpenAIError(error) : toProblem(error, requestId));
+  const body = JSON.stringify(
+    target !== undefined && isAnthropicPath(target)
+      ? toAnthropicError(error, requestId).body
+      : openAI
+        ? toOpenAIError(error)
+        : toProblem(error, requestId),
+  );
   const headers: Record<string, string> = {
     "content-type": `${openAI ? "application/json" : "application/problem+json"}; charset=utf-8`,
     "content-length": String(Buffer.byteLength(body)),

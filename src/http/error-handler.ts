@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { AppError, type FieldError, isAppError, toOpenAIError, toProblem } from "../errors.ts";
+import { AppError, type FieldError, isAppError, toAnthropicError, toOpenAIError, toProblem } from "../errors.ts";
 import { isDatabaseUnavailable } from "../db/client.ts";
 import { InvalidCursorError } from "../db/cursor.ts";
 import { requestTypes } from "../db/types.ts";
@@ -19,17 +19,27 @@ export function isOpenAIPath(url: string): boolean {
   return url.startsWith("/v1/") || url === "/v1";
 }
 
+/** `/v1/messages…` answers errors in Anthropic's shape, so its SDKs (and Claude Code) raise their own. */
+export function isAnthropicPath(url: string): boolean {
+  return url === "/v1/messages" || url.startsWith("/v1/messages/") || url.startsWith("/v1/messages?");
+}
+
 function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
   if (error.headers) reply.headers(error.headers);
-  reply.code(error.status);
   if (isOpenAIRoute(request)) {
-    // OpenAI's SDKs retry a 429 at once unless told otherwise; a wait of minutes is not worth hammering for.
+    // OpenAI's and Anthropic's SDKs retry a 429 at once unless told otherwise; a wait of minutes is not worth
+    // hammering for.
     if (error.status === 429 && (error.retryAfterSeconds ?? 0) * 1000 > retryNotWorthMs) {
       reply.header("x-should-retry", "false");
     }
-    return reply.type("application/json").send(toOpenAIError(error));
+    if (isAnthropicPath(request.url)) {
+      const { status, body } = toAnthropicError(error, request.id);
+      return reply.code(status).type("application/json").send(body);
+    }
+    return reply.code(error.status).type("application/json").send(toOpenAIError(error));
   }
+  reply.code(error.status);
   return reply.type("application/problem+json").send(toProblem(error, request.id));
 }
 

@@ -92,6 +92,10 @@ export function withCircuitBreaker(provider: Provider, options: CircuitBreakerOp
     chatCompletion: (body, callOptions) => guard(() => provider.chatCompletion(body, callOptions)),
     embeddings: (body, callOptions) => guard(() => provider.embeddings(body, callOptions)),
     listModels: (callOptions) => guard(() => provider.listModels(callOptions)),
+    ...(provider.countTokens && {
+      countTokens: (body, callOptions) =>
+        guard(() => (provider.countTokens as NonNullable<Provider["countTokens"]>)(body, callOptions)),
+    }),
     async *chatCompletionStream(body, callOptions) {
       const probe = admit();
       try {

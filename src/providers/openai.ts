@@ -15,6 +15,7 @@ import type {
   Provider,
 } from "./provider.ts";
 import { isRecord } from "../is-record.ts";
+import { withoutAnthropicExtensions } from "./openai-extensions.ts";
 import { createUpstreamHttp, type UpstreamHttpOptions } from "./upstream-http.ts";
 
 export interface OpenAIProviderOptions extends Omit<UpstreamHttpOptions, "secret"> {
@@ -51,7 +52,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
   return {
     name: options.name ?? "openai",
 
-    chatCompletion(body, callOptions) {
+    chatCompletion(asked, callOptions) {
+      const body = withoutAnthropicExtensions(asked);
       // A streaming flag here would get SSE back; this call wants one JSON answer.
       const plain =
         body.stream !== undefined || body.stream_options !== undefined
@@ -74,7 +76,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
       return (await http.requestJson<ModelList>("GET", "/models", undefined, jsonHeaders, callOptions)).value;
     },
 
-    async *chatCompletionStream(body: ChatCompletionRequest, callOptions?: CallOptions) {
+    async *chatCompletionStream(asked: ChatCompletionRequest, callOptions?: CallOptions) {
+      const body = withoutAnthropicExtensions(asked);
       const streamOptions = isRecord(body.stream_options) ? body.stream_options : {};
       const payload = JSON.stringify({
         ...body,

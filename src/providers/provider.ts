@@ -124,6 +124,8 @@ export interface Provider {
    */
   chatCompletionStream(body: ChatCompletionRequest, options?: CallOptions): AsyncIterable<ChatCompletionChunk>;
   embeddings(body: EmbeddingRequest, options?: CallOptions): Promise<CallOutcome<EmbeddingResponse>>;
+  /** The prompt's input tokens by the provider's own count, where it has an API for it (Anthropic does). */
+  countTokens?(body: ChatCompletionRequest, options?: CallOptions): Promise<number>;
   listModels(options?: CallOptions): Promise<ModelList>;
   close(): Promise<void>;
 }

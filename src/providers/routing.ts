@@ -37,6 +37,8 @@ export interface Route {
 
 export interface ProviderRouter extends Provider {
   route(model: string): Route;
+  /** The provider's own count of the prompt's tokens; undefined when it has no API for it. */
+  countInputTokens(body: ChatCompletionRequest, options?: CallOptions): Promise<number | undefined>;
   /** The provider that serves `model`: what records, metrics and cache entries name. */
   nameOf(model: string): string;
   slots(): readonly ProviderSlot[];
@@ -145,6 +147,11 @@ export function createRouter(slots: readonly ProviderSlot[], defaultName: string
     },
 
     listModels,
+
+    async countInputTokens(body: ChatCompletionRequest, options?: CallOptions) {
+      const { slot, model } = route(body.model);
+      return slot.provider.countTokens?.(withModel(body, model), options);
+    },
 
     async close() {
       await Promise.all(slots.map((slot) => slot.provider.close()));

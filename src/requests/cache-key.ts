@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { RequestSource } from "../db/types.ts";
 import { userHashTag } from "../redis-connection.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
@@ -9,7 +10,7 @@ export interface CacheKeyParts {
   /** The user whose answers these are: one user's answers are never served to another. */
   userId: string;
   /** The API the answer is shaped for (native request object or OpenAI's own). */
-  api: "native" | "openai";
+  api: RequestSource;
   type: string;
   /** The provider that serves the model: an answer is never served for another provider's. */
   provider: string;

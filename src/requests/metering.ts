@@ -1,4 +1,4 @@
-import { costUsd } from "../cost.ts";
+import { cacheTokensOf, costUsd } from "../cost.ts";
 import type { Limiter, Reservation } from "../limits/limiter.ts";
 import type { CallOptions } from "../providers/provider.ts";
 import type { Fallbacks } from "./fallbacks.ts";
@@ -31,7 +31,7 @@ export function createMetering(deps: {
       usage
         ? {
             tokens: usage.total_tokens,
-            costUsd: costUsd(model, usage.prompt_tokens, usage.completion_tokens) ?? 0,
+            costUsd: costUsd(model, usage.prompt_tokens, usage.completion_tokens, cacheTokensOf(usage)) ?? 0,
           }
         : nothing,
     );

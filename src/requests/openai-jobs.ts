@@ -1,3 +1,4 @@
+import type { RequestSource } from "../db/types.ts";
 import { defaultMaxOutputTokens } from "../limits/estimate.ts";
 import type {
   ChatCompletion,
@@ -39,7 +40,7 @@ export function createOpenAIJobs(deps: {
    * one of its models takes), so that the reservation bounds what the call can spend. The cache key and the record
    * keep the body as asked.
    */
-  function chat(caller: Caller, asked: ChatCompletionRequest, context: CallContext) {
+  function chat(caller: Caller, asked: ChatCompletionRequest, context: CallContext, source: RequestSource = "openai") {
     const body = cappedChatBody(caller, asked);
     const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxOutputTokens;
     const choices = typeof body.n === "number" && body.n > 1 ? body.n : 1;
@@ -48,7 +49,7 @@ export function createOpenAIJobs(deps: {
       caller,
       context,
       type: "chat",
-      source: "openai",
+      source,
       model: body.model,
       input: asked.messages,
       options: openAIOptions(asked),

@@ -1,4 +1,4 @@
-import { costUsd } from "../cost.ts";
+import { cacheTokensOf, costUsd } from "../cost.ts";
 import type { RequestRecord, StoredError } from "../db/types.ts";
 import { isAppError } from "../errors.ts";
 import { newId } from "../ids.ts";
@@ -83,7 +83,12 @@ export function completedRecord<T>(
     output: job.outputOf(produced.value),
     error: null,
     usage: produced.usage,
-    costUsd: costUsd(produced.model, produced.usage.prompt_tokens, produced.usage.completion_tokens),
+    costUsd: costUsd(
+      produced.model,
+      produced.usage.prompt_tokens,
+      produced.usage.completion_tokens,
+      cacheTokensOf(produced.usage),
+    ),
     cached: false,
     upstreamMs: Math.round(produced.upstreamMs),
     progress,

@@ -56,6 +56,20 @@ export function createRequestService(deps: RequestServiceDeps) {
       return pipeline.stream(job, body, completionCodec);
     },
 
+    /**
+     * POST /v1/messages, translated to a chat call (requests/anthropic/) for whichever provider serves the model;
+     * the answer is translated back by the route. Recorded with source `anthropic`, cached apart from /v1's.
+     */
+    messages(caller: Caller, asked: ChatCompletionRequest, context: CallContext) {
+      return pipeline.run(openAIJobs.chat(caller, asked, context, "anthropic").job);
+    },
+
+    /** POST /v1/messages with `stream: true`: the chunks, which the route turns into Anthropic's events. */
+    messagesStream(caller: Caller, asked: ChatCompletionRequest, context: CallContext) {
+      const { job, body } = openAIJobs.chat(caller, asked, context, "anthropic");
+      return pipeline.stream(job, body, completionCodec);
+    },
+
     /** POST /v1/embeddings. */
     embeddings(caller: Caller, body: EmbeddingRequest, context: CallContext): Promise<Outcome<EmbeddingResponse>> {
       return pipeline.run(openAIJobs.embeddings(caller, body, context));

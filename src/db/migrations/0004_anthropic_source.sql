@@ -1,0 +1,2 @@
+ALTER TABLE "requests" DROP CONSTRAINT "requests_source_check";--> statement-breakpoint
+ALTER TABLE "requests" ADD CONSTRAINT "requests_source_check" CHECK ("requests"."source" in ('native', 'openai', 'anthropic'));
