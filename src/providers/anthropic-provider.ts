@@ -10,6 +10,7 @@ import { toAnthropicRequest } from "./anthropic/request.ts";
 import { fromAnthropicMessage } from "./anthropic/response.ts";
 import { createChunkTranslator } from "./anthropic/stream.ts";
 import type { CallOptions, ChatCompletionChunk, ChatCompletionRequest, ModelList, Provider } from "./provider.ts";
+import { parseEventData } from "./sse.ts";
 import { createUpstreamHttp, type UpstreamHttpOptions } from "./upstream-http.ts";
 
 /** The API version every request names (Anthropic refuses a request without one). */
@@ -116,12 +117,7 @@ const isMessageStop = (data: string) =>
   data.startsWith('{"type":"message_stop"') || /"type"\s*:\s*"message_stop"/.test(data.slice(0, 40));
 
 function parseEvent(data: string): RawMessageStreamEvent {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    throw new AppError("upstream_error", "the upstream sent invalid JSON in the stream");
-  }
+  const parsed = parseEventData(data);
   if (!isRecord(parsed) || typeof parsed.type !== "string") {
     throw new AppError("upstream_error", "the upstream sent an event without a type");
   }

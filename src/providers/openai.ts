@@ -16,6 +16,7 @@ import type {
 } from "./provider.ts";
 import { isRecord } from "../is-record.ts";
 import { withoutAnthropicExtensions } from "./openai-extensions.ts";
+import { parseEventData } from "./sse.ts";
 import { createUpstreamHttp, type UpstreamHttpOptions } from "./upstream-http.ts";
 
 export interface OpenAIProviderOptions extends Omit<UpstreamHttpOptions, "secret"> {
@@ -97,12 +98,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
 const isDone = (data: string) => data === "[DONE]";
 
 function parseChunk(data: string): ChatCompletionChunk {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    throw new AppError("upstream_error", "the upstream sent invalid JSON in the stream");
-  }
+  const parsed = parseEventData(data);
   if (isRecord(parsed) && parsed.error !== undefined && parsed.choices === undefined) {
     const error = parsed.error;
     const message = isRecord(error) && typeof error.message === "string" ? error.message : "unknown error";

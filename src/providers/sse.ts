@@ -1,3 +1,4 @@
+import { AppError } from "../errors.ts";
 /**
  * The `data` of each server-sent event, as the bytes arrive (never the whole body at once). Comments and other
  * fields (`event:`, `id:`, `retry:`) are skipped; multi-line data is joined with newlines, as the SSE spec says.
@@ -25,4 +26,13 @@ export async function* readSseData(body: AsyncIterable<Uint8Array>): AsyncGenera
   buffer += decoder.decode();
   if (buffer.startsWith("data:")) data.push(buffer.slice(buffer.charCodeAt(5) === 32 ? 6 : 5));
   if (data.length > 0) yield data.join("\n");
+}
+
+/** One event's data as JSON; an upstream that sends anything else has failed (502). */
+export function parseEventData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw new AppError("upstream_error", "the upstream sent invalid JSON in the stream");
+  }
 }

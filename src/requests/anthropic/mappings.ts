@@ -1,4 +1,4 @@
-import type { OutputTokensDetails, StopReason } from "@anthropic-ai/sdk/resources/messages";
+import type { OutputTokensDetails, StopReason, Usage as AnthropicUsage } from "@anthropic-ai/sdk/resources/messages";
 import type { ErrorObject } from "@anthropic-ai/sdk/resources/shared";
 import { isRecord } from "../../is-record.ts";
 import type { Usage } from "../../providers/provider.ts";
@@ -74,3 +74,15 @@ export function tokenCountsOf(usage: Usage): TokenCounts {
 }
 
 export type AnthropicErrorType = ErrorObject["type"];
+
+/** A Message's usage from token counts: what OpenAI does not tell is null, as 1.17.0's Usage allows. */
+export function messageUsage(counts: TokenCounts): AnthropicUsage {
+  return {
+    ...counts,
+    cache_creation: null,
+    inference_geo: null,
+    server_tool_use: null,
+    service_tier: null,
+    speed: null,
+  };
+}

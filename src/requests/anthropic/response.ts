@@ -8,7 +8,7 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages";
 import { isRecord } from "../../is-record.ts";
 import type { ChatCompletion, Usage } from "../../providers/provider.ts";
-import { messageIdOf, stopReasonOf, tokenCountsOf } from "./mappings.ts";
+import { messageIdOf, messageUsage, stopReasonOf, tokenCountsOf } from "./mappings.ts";
 
 /** An internal (OpenAI) answer → Anthropic's Message, for POST /v1/messages without `stream`. */
 
@@ -112,13 +112,5 @@ function inputOf(args: string): Record<string, unknown> {
 
 /** Usage in Anthropic's terms; what OpenAI does not tell is null, as 1.17.0's Usage allows. */
 function messageUsageOf(usage: Usage | undefined): AnthropicUsage {
-  const counts = tokenCountsOf(usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
-  return {
-    ...counts,
-    cache_creation: null,
-    inference_geo: null,
-    server_tool_use: null,
-    service_tier: null,
-    speed: null,
-  };
+  return messageUsage(tokenCountsOf(usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }));
 }

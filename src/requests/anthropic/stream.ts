@@ -8,7 +8,7 @@ import type {
 import type { ErrorObject } from "@anthropic-ai/sdk/resources/shared";
 import { isRecord } from "../../is-record.ts";
 import type { ChatCompletionChunk, Usage } from "../../providers/provider.ts";
-import { type AnthropicErrorType, stopReasonOf, tokenCountsOf } from "./mappings.ts";
+import { type AnthropicErrorType, messageUsage, stopReasonOf, tokenCountsOf } from "./mappings.ts";
 
 /**
  * Internal (OpenAI) chunks → Anthropic's server-sent events, for POST /v1/messages with `stream: true`. Anthropic's
@@ -154,14 +154,7 @@ class Translator implements EventTranslator {
           cache_read_input_tokens: 0,
           output_tokens_details: null,
         };
-    return {
-      ...counts,
-      cache_creation: null,
-      inference_geo: null,
-      server_tool_use: null,
-      service_tier: null,
-      speed: null,
-    };
+    return messageUsage(counts);
   }
 
   /** Within one delta, thinking comes before text and text before tool calls, as in Anthropic's answers. */
