@@ -13,6 +13,7 @@ import { registerHealthRoutes } from "./http/health.ts";
 import { createIdempotencyHooks } from "./http/idempotency.ts";
 import { registerMeRoutes } from "./http/me.ts";
 import { registerAnthropicRoutes } from "./http/anthropic.ts";
+import { registerModelRoutes } from "./http/models.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
 import { securityHeaders } from "./http/security-headers.ts";
@@ -136,7 +137,8 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     logger: services.logger,
   });
   registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests, idempotency });
-  registerOpenAIRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
+  registerOpenAIRoutes(app, { requestService: services.requestService, idempotency });
+  registerModelRoutes(app, { provider: services.provider });
   registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
   registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, revocation: services.keyRevocation });
   registerMeRoutes(app, { usage: services.usage, limiter: services.limiter });

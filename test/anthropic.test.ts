@@ -146,6 +146,50 @@ describe("Anthropic: the provider and the compatible API", () => {
     }
   });
 
+  test("a conversation moving from a gpt model to claude: the unsigned thinking it carries is not sent to Anthropic", async () => {
+    const answer = await anthropic.messages.create({
+      model: "claude-sonnet-4-5",
+      max_tokens: 100,
+      messages: [
+        { role: "user", content: unique("Capital of France?") },
+        {
+          role: "assistant",
+          content: [
+            // What /v1/messages gives for a gpt model's reasoning: thinking without Anthropic's signature.
+            { type: "thinking", thinking: "The capital is Paris.", signature: "" },
+            { type: "text", text: "Paris." },
+          ],
+        },
+        { role: "user", content: "And of Italy?" },
+      ],
+    });
+    assert.equal(answer.stop_reason, "end_turn");
+    const sent = lastSent().messages as Array<{ role: string; content: Array<{ type: string }> }>;
+    assert.deepEqual(
+      sent[1]?.content.map((block) => block.type),
+      ["text"],
+    );
+  });
+
+  test("the SDK lists and retrieves models: Anthropic's page of every provider's models", async () => {
+    const ids: string[] = [];
+    for await (const model of anthropic.models.list({ limit: 2 })) ids.push(model.id);
+    assert.ok(ids.includes("gpt-4o-mini"), ids.join());
+    assert.ok(
+      ids.some((id) => id.startsWith("claude-")),
+      ids.join(),
+    );
+    assert.equal(new Set(ids).size, ids.length, "paging repeats no model");
+    const one = await anthropic.models.retrieve(ids[0] ?? "");
+    assert.equal(one.id, ids[0]);
+    assert.equal(one.type, "model");
+    const listed = await openai.models.list();
+    assert.deepEqual(
+      listed.data.map((model) => model.id),
+      ids,
+    );
+  });
+
   test("the openai client asks a claude model through /v1/chat/completions: answered by Anthropic, in OpenAI's shape", async () => {
     const before = count("POST /v1/messages");
     const completion = await openai.chat.completions.create({

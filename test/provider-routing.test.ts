@@ -15,6 +15,7 @@ import { startTestService, type TestService } from "./helpers/service.ts";
 describe("routing requests to providers", () => {
   let openai: MockUpstream;
   let local: MockUpstream;
+  let azure: MockUpstream;
   let service: TestService;
   let key: string;
   const seenByLocal: ChatCompletionRequest[] = [];
@@ -22,6 +23,8 @@ describe("routing requests to providers", () => {
   before(async () => {
     openai = await startMockUpstream({ port: 0, apiKey: "sk-openai" });
     local = await startMockUpstream({ port: 0, apiKey: "sk-local", onChatRequest: (body) => seenByLocal.push(body) });
+    // Azure takes the key in `api-key`, as it is; this mock refuses it anywhere else.
+    azure = await startMockUpstream({ port: 0, apiKey: "sk-azure", apiKeyHeader: "api-key" });
     const dir = mkdtempSync(join(tmpdir(), "arh-routing-"));
     const providersFile = join(dir, "providers.yaml");
     writeFileSync(
@@ -32,6 +35,10 @@ describe("routing requests to providers", () => {
         `    base_url: ${local.url}`,
         "    api_key_env: LOCAL_LLM_KEY",
         "    models: [llama-3-8b, org/tiny]",
+        "  azure:",
+        `    base_url: ${azure.url}`,
+        "    api_key_env: AZURE_KEY",
+        "    api_key_header: api-key",
       ].join("\n"),
     );
     service = await startTestService({
@@ -40,6 +47,7 @@ describe("routing requests to providers", () => {
         OPENAI_API_KEY: "sk-openai",
         PROVIDERS_FILE: providersFile,
         LOCAL_LLM_KEY: "sk-local",
+        AZURE_KEY: "sk-azure",
         UPSTREAM_FALLBACKS: JSON.stringify({ "llama-3-8b": ["gpt-4o-mini"] }),
         UPSTREAM_MAX_RETRIES: "0",
       },
@@ -50,6 +58,7 @@ describe("routing requests to providers", () => {
     await service?.close();
     await openai?.close();
     await local?.close();
+    await azure?.close();
   });
 
   const chat = (model: string, content = `hello ${Math.random()}`) =>
@@ -74,6 +83,14 @@ describe("routing requests to providers", () => {
       seenByLocal.map((body) => body.model),
       ["org/tiny"],
     );
+  });
+
+  test("a provider's api_key_header carries its key (Azure's api-key), not a bearer token", async () => {
+    const answer = await chat("azure/gpt-4o-mini");
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(azure.stats().requests["POST /v1/chat/completions"], 1);
+    const record = await service.call("GET", `/requests/${answer.headers.get("x-record-id")}`, { key });
+    assert.equal(record.body.provider, "azure");
   });
 
   test("a model the named provider does not serve: 404 naming model, and no upstream call", async () => {
@@ -122,6 +139,89 @@ describe("routing requests to providers", () => {
     assert.equal(owners.get("llama-3-8b"), "local");
     assert.equal(owners.get("org/tiny"), "local");
     assert.equal(owners.get("gpt-4o-mini"), "openai");
+  });
+
+  test("GET /v1/models asked as Anthropic's SDK asks (anthropic-version): Anthropic's page, paged by limit and after_id", async () => {
+    const headers = { "anthropic-version": "2023-06-01" };
+    const all = await service.call("GET", "/v1/models?limit=1000", { key, headers });
+    assert.equal(all.status, 200, all.text);
+    const ids: string[] = all.body.data.map((model: { id: string }) => model.id);
+    assert.ok(ids.includes("llama-3-8b") && ids.includes("gpt-4o-mini"), ids.join());
+    assert.deepEqual(Object.keys(all.body.data[0]).sort(), [
+      "capabilities",
+      "created_at",
+      "deprecated_at",
+      "display_name",
+      "id",
+      "lifecycle",
+      "line",
+      "max_input_tokens",
+      "max_tokens",
+      "retires_at",
+      "type",
+    ]);
+    assert.equal(all.body.data[0].type, "model");
+    assert.ok(!Number.isNaN(Date.parse(all.body.data[0].created_at)));
+    assert.equal(all.body.has_more, false);
+
+    const first = await service.call("GET", "/v1/models?limit=2", { key, headers });
+    assert.deepEqual(
+      first.body.data.map((model: { id: string }) => model.id),
+      ids.slice(0, 2),
+    );
+    assert.equal(first.body.has_more, true);
+    assert.equal(first.body.last_id, ids[1]);
+    const next = await service.call("GET", `/v1/models?limit=2&after_id=${encodeURIComponent(ids[1] ?? "")}`, {
+      key,
+      headers,
+    });
+    assert.deepEqual(
+      next.body.data.map((model: { id: string }) => model.id),
+      ids.slice(2, 4),
+    );
+    const back = await service.call("GET", `/v1/models?limit=1&before_id=${encodeURIComponent(ids[2] ?? "")}`, {
+      key,
+      headers,
+    });
+    assert.deepEqual(
+      back.body.data.map((model: { id: string }) => model.id),
+      [ids[1]],
+    );
+
+    const bad = await service.call("GET", "/v1/models?limit=0", { key, headers });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.type, "error");
+    assert.equal(bad.body.error.type, "invalid_request_error");
+    assert.match(bad.body.error.message, /limit/);
+  });
+
+  test("GET /v1/models/{model}: one model in the asker's shape; an unknown one is a 404 in that shape", async () => {
+    const openai = await service.call("GET", "/v1/models/org/tiny", { key });
+    assert.equal(openai.status, 200, openai.text);
+    assert.deepEqual(
+      { id: openai.body.id, object: openai.body.object, owned_by: openai.body.owned_by },
+      {
+        id: "org/tiny",
+        object: "model",
+        owned_by: "local",
+      },
+    );
+    const anthropic = await service.call("GET", "/v1/models/gpt-4o-mini", {
+      key,
+      headers: { "anthropic-version": "2023-06-01" },
+    });
+    assert.equal(anthropic.body.type, "model");
+    assert.equal(anthropic.body.id, "gpt-4o-mini");
+
+    const missingOpenAI = await service.call("GET", "/v1/models/no-such-model", { key });
+    assert.equal(missingOpenAI.status, 404);
+    assert.equal(missingOpenAI.body.error.param, "model");
+    const missingAnthropic = await service.call("GET", "/v1/models/no-such-model", {
+      key,
+      headers: { "anthropic-version": "2023-06-01" },
+    });
+    assert.equal(missingAnthropic.status, 404);
+    assert.equal(missingAnthropic.body.error.type, "not_found_error");
   });
 
   test("a fallback may cross providers: the local model fails, OpenAI answers, the record says so", async () => {

@@ -5,6 +5,7 @@ import { isDatabaseUnavailable } from "../db/client.ts";
 import { InvalidCursorError } from "../db/cursor.ts";
 import { requestTypes } from "../db/types.ts";
 import { BudgetUnavailableError, LimitRefusedError } from "../limits/limiter.ts";
+import { asksAnthropic } from "./models.ts";
 import { refusalError, retryNotWorthMs } from "./limit-refusal.ts";
 import { securityHeaders } from "./security-headers.ts";
 import { closeInStagesAfterAnswer } from "./staged-close.ts";
@@ -33,7 +34,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError
     if (error.status === 429 && (error.retryAfterSeconds ?? 0) * 1000 > retryNotWorthMs) {
       reply.header("x-should-retry", "false");
     }
-    if (isAnthropicPath(request.url)) {
+    if (isAnthropicPath(request.url) || (request.url.startsWith("/v1/models") && asksAnthropic(request))) {
       const { status, body } = toAnthropicError(error, request.id);
       return reply.code(status).type("application/json").send(body);
     }

@@ -3,13 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { AppError, isAppError, toOpenAIError } from "../errors.ts";
-import type {
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  EmbeddingRequest,
-  ModelList,
-  Provider,
-} from "../providers/provider.ts";
+import type { ChatCompletionChunk, ChatCompletionRequest, EmbeddingRequest } from "../providers/provider.ts";
 import { isUsageChunk } from "../requests/chat-stream.ts";
 import { storableString } from "../requests/schemas.ts";
 import type { ChatStream, RequestService } from "../requests/request-service.ts";
@@ -21,7 +15,6 @@ import { cacheModeOf } from "./requests.ts";
 
 export interface OpenAIRoutesDeps {
   requestService: RequestService;
-  provider: Provider;
   idempotency: IdempotencyHooks;
 }
 
@@ -69,9 +62,6 @@ const openAIError = z
 
 const errors = { 400: openAIError, 401: openAIError, 429: openAIError, 502: openAIError, 504: openAIError };
 const passThrough = z.unknown().describe("OpenAI's answer object, as the model gave it");
-
-/** How long the model list is kept: it changes rarely, and a client may ask for it on every start. */
-const modelListTtlMs = 60_000;
 
 export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDeps) {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -126,22 +116,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRoutesDep
       request.logFields.cache = outcome.cache;
       request.logFields.requestRecordId = outcome.record.id;
       return reply.headers(answerHeaders(outcome)).send(outcome.value);
-    },
-  });
-
-  let models: { list: ModelList; fetchedAt: number } | undefined;
-  routes.get("/v1/models", {
-    config: { access: "user" },
-    schema: {
-      summary: "The models this service offers (OpenAI-compatible)",
-      tags,
-      response: { 200: passThrough, ...errors },
-    },
-    handler: async () => {
-      if (!models || Date.now() - models.fetchedAt > modelListTtlMs) {
-        models = { list: await deps.provider.listModels(), fetchedAt: Date.now() };
-      }
-      return models.list;
     },
   });
 }

@@ -32,6 +32,8 @@ export interface MockUpstreamOptions extends Partial<MockFaults> {
    * otherwise any non-empty key.
    */
   apiKey?: string;
+  /** The header that carries the key as it is (Azure's `api-key`); default `Authorization: Bearer`. */
+  apiKeyHeader?: string;
   /** Hears every parsed `/v1` chat completion body: lets a test see what the gateway sent. */
   onChatRequest?: (body: ChatCompletionRequest) => void;
   /** Hears every `/v1/messages` body that is JSON, before it is validated: lets a test see what the gateway sent. */
@@ -76,6 +78,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     port: requestedPort = 0,
     host = "127.0.0.1",
     apiKey,
+    apiKeyHeader,
     onChatRequest,
     onMessagesRequest,
     ...initialKnobs
@@ -102,6 +105,10 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   }
 
   function authorize(req: IncomingMessage): boolean {
+    if (apiKeyHeader !== undefined) {
+      const given = req.headers[apiKeyHeader.toLowerCase()];
+      return typeof given === "string" && (apiKey === undefined ? given.length > 0 : given === apiKey);
+    }
     const header = req.headers.authorization;
     if (!header?.startsWith("Bearer ")) return false;
     const token = header.slice("Bearer ".length).trim();

@@ -7,6 +7,7 @@ import { type AnthropicParams, toAnthropicRequest } from "../../src/providers/an
 import { fromAnthropicMessage } from "../../src/providers/anthropic/response.ts";
 import { type AnthropicStreamEvent, createChunkTranslator } from "../../src/providers/anthropic/stream.ts";
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "../../src/providers/provider.ts";
+import { fromAnthropicRequest } from "../../src/requests/anthropic/request.ts";
 import { assertMatchesOpenAISchema } from "../helpers/openai-spec.ts";
 
 /**
@@ -323,6 +324,48 @@ describe("toAnthropicRequest: OpenAI request → Anthropic params", () => {
       name: "the thinking extension passes through",
       body: { thinking: { type: "enabled", budget_tokens: 2048 }, max_tokens: 4096 },
       expected: params({ thinking: { type: "enabled", budget_tokens: 2048 }, max_tokens: 4096 }),
+    },
+    {
+      name: "unsigned thinking (another model's, or an empty signature) is dropped; signed thinking stays",
+      body: {
+        messages: [
+          hi,
+          {
+            role: "assistant",
+            content: "Paris.",
+            thinking_blocks: [
+              { type: "thinking", thinking: "From gpt-5, unsigned." },
+              { type: "thinking", thinking: "From /v1/messages on gpt.", signature: "" },
+              signed,
+            ],
+          },
+          { role: "user", content: "And Rome?" },
+        ],
+      },
+      expected: params({
+        messages: [
+          hiTurn,
+          { role: "assistant", content: [signed, { type: "text", text: "Paris." }] },
+          { role: "user", content: [{ type: "text", text: "And Rome?" }] },
+        ],
+      }),
+    },
+    {
+      name: "the extension's server tools join the function tools after them, not instead of them",
+      body: {
+        tools: [weatherTool],
+        anthropic: { tools: [{ type: "web_search_20250305", name: "web_search", max_uses: 2 }] },
+      },
+      expected: params({
+        tools: [weatherToolOut, { type: "web_search_20250305", name: "web_search", max_uses: 2 }],
+      }),
+    },
+    {
+      name: "server tools alone (a tool_choice with them comes in the extension too)",
+      body: {
+        anthropic: { tools: [{ type: "web_search_20250305", name: "web_search" }], tool_choice: { type: "any" } },
+      },
+      expected: params({ tools: [{ type: "web_search_20250305", name: "web_search" }], tool_choice: { type: "any" } }),
     },
     {
       name: "the anthropic extension is merged last (its metadata wins over user)",
@@ -798,5 +841,46 @@ describe("createChunkTranslator: Anthropic events → OpenAI chunks", () => {
     const translator = createChunkTranslator({ model });
     assert.deepEqual(translator.push({ type: "ping" }), []);
     assert.deepEqual(translator.push({ type: "content_block_stop", index: 0 }), []);
+  });
+});
+
+describe("/v1/messages to a claude model: the request Anthropic gets is the one the client sent", () => {
+  test("system blocks, thinking, a tool round, client and server tools, tool_choice, metadata and top_k", () => {
+    const sent = {
+      model,
+      max_tokens: 2048,
+      system: [{ type: "text", text: "You are terse.", cache_control: { type: "ephemeral" } }],
+      messages: [
+        { role: "user", content: [{ type: "text", text: "Weather in Paris, and any news?" }] },
+        {
+          role: "assistant",
+          content: [
+            { type: "thinking", thinking: "Weather first.", signature: "EqQBCgIYAhIM" },
+            { type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } },
+          ],
+        },
+        {
+          role: "user",
+          content: [
+            { type: "tool_result", tool_use_id: "toolu_1", content: "18°C" },
+            { type: "text", text: "Now the news." },
+          ],
+        },
+      ],
+      tools: [
+        {
+          name: "get_weather",
+          description: "Current weather",
+          input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
+        { type: "web_search_20250305", name: "web_search", max_uses: 2 },
+      ],
+      tool_choice: { type: "auto" },
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      metadata: { user_id: "user-7" },
+      top_k: 5,
+    };
+    const { params } = toAnthropicRequest(fromAnthropicRequest(sent), { defaultMaxTokens });
+    assert.deepEqual(params, sent);
   });
 });

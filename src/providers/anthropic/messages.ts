@@ -106,17 +106,22 @@ function assistantBlocks(message: Json, path: string): ContentBlockParam[] {
   ];
 }
 
+/**
+ * Signed blocks go back; an unsigned one (thinking another model produced, which a client switching models mid
+ * conversation sends along, or the empty signature this service gives a non-Anthropic model's reasoning on
+ * /v1/messages) is dropped: Anthropic refuses a block it did not sign, and needs back only its own.
+ */
 function thinkingBlocks(value: unknown, path: string): ContentBlockParam[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) invalid(path, "must be an array of thinking blocks");
   // The block's own fields only: a client's bookkeeping beside them (an index) would be an extra input to Anthropic.
-  return value.map((block, j): ContentBlockParam => {
-    if (isRecord(block) && block.type === "thinking") {
+  return value.flatMap((block, j): ContentBlockParam[] => {
+    if (isRecord(block) && block.type === "thinking" && typeof block.thinking === "string") {
       const { thinking, signature } = block;
-      if (typeof thinking === "string" && typeof signature === "string")
-        return { type: "thinking", thinking, signature };
+      if (signature === undefined || signature === null || signature === "") return [];
+      if (typeof signature === "string") return [{ type: "thinking", thinking, signature }];
     } else if (isRecord(block) && block.type === "redacted_thinking" && typeof block.data === "string") {
-      return { type: "redacted_thinking", data: block.data };
+      return [{ type: "redacted_thinking", data: block.data }];
     }
     return invalid(
       at(path, j),

@@ -212,11 +212,15 @@ function thinking(value: unknown): { thinking?: ThinkingConfigParam } {
 
 /**
  * The `anthropic` extension: Anthropic-only request fields (top_k, metadata, service_tier…) set by the
- * Anthropic-compatible entry point, merged last so they win. `stream` stays the caller's to set.
+ * Anthropic-compatible entry point, merged last so they win. `stream` stays the caller's to set. Its `tools` are
+ * server tools (web search, code execution), which join the function tools after them instead of replacing them.
  */
 function withExtension(params: AnthropicParams, extension: unknown): AnthropicParams {
   if (!isSet(extension)) return params;
   if (!isRecord(extension)) invalid("anthropic", "must be an object of Anthropic request fields");
-  const { stream: _stream, ...fields }: Json = extension;
-  return { ...params, ...fields } as AnthropicParams;
+  const { stream: _stream, tools: serverTools, ...fields }: Json = extension;
+  const merged = { ...params, ...fields } as AnthropicParams;
+  if (!isSet(serverTools)) return merged;
+  if (!Array.isArray(serverTools)) invalid("anthropic.tools", "must be an array of Anthropic tools");
+  return { ...merged, tools: [...(params.tools ?? []), ...(serverTools as Tool[])] };
 }
