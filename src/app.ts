@@ -12,11 +12,14 @@ import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
 import { createIdempotencyHooks } from "./http/idempotency.ts";
 import { registerMeRoutes } from "./http/me.ts";
+import { registerMyKeysRoutes } from "./http/my-keys.ts";
 import { registerAnthropicRoutes } from "./http/anthropic.ts";
 import { registerModelRoutes } from "./http/models.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
 import { securityHeaders } from "./http/security-headers.ts";
+import { registerDashboard } from "./http/dashboard.ts";
+import { createSessionAuth, registerSessionRoutes } from "./http/session.ts";
 import type { Services } from "./services.ts";
 
 declare module "fastify" {
@@ -84,6 +87,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
       adminApiKey: config.ADMIN_API_KEY,
       failures: services.authFailures,
       onBlocked: () => metrics.rateLimitRejections.inc({ limit: "auth" }),
+      sessions: createSessionAuth(services.sessions),
     }),
   );
 
@@ -142,6 +146,15 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
   registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, revocation: services.keyRevocation });
   registerMeRoutes(app, { usage: services.usage, limiter: services.limiter });
+  registerMyKeysRoutes(app, { apiKeys: services.apiKeys, revocation: services.keyRevocation });
+  registerSessionRoutes(app, {
+    sessions: services.sessions,
+    verifier: services.keyVerifier,
+    adminApiKey: config.ADMIN_API_KEY,
+    ttlHours: config.SESSION_TTL_HOURS,
+    failures: services.authFailures,
+  });
+  await registerDashboard(app);
 
   return app;
 }

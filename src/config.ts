@@ -116,6 +116,7 @@ export const configSchema = z.object({
   CIRCUIT_COOL_DOWN_MS: z.preprocess(emptyAsUndefined, int(1).default(30_000)),
   BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
   KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(10_000)),
+  SESSION_TTL_HOURS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(8760).default(12)),
   CORS_ORIGINS: z.preprocess(emptyAsUndefined, corsOrigins.default([])),
   AUTH_FAILURE_LIMIT: z.preprocess(emptyAsUndefined, int(0).default(20)),
   AUTH_FAILURE_BLOCK_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(300)),

@@ -23,7 +23,7 @@ export function randomToken(length: number): string {
  * Ids are a prefix, a 9-character base36 millisecond timestamp (sortable until the year 5188) and 12 random
  * base36 characters. Time-ordered ids keep the primary-key index append-mostly.
  */
-export function newId(prefix: "req" | "usr" | "key"): string {
+export function newId(prefix: "req" | "usr" | "key" | "ses"): string {
   return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomToken(randomLength)}`;
 }
 

@@ -6,6 +6,7 @@ import { type ApiKeyRepository, createApiKeyRepository } from "./db/api-keys.ts"
 import { createDatabase, type Database, isRowRejection, migrateDatabase } from "./db/client.ts";
 import { createRequestRepository, type RequestRepository, reducedRecord } from "./db/requests.ts";
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
+import { createSessionRepository, type SessionRepository } from "./db/sessions.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createUserRepository, type UserRepository } from "./db/users.ts";
 import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
@@ -38,6 +39,7 @@ export interface Services {
   provider: ProviderRouter;
   users: UserRepository;
   apiKeys: ApiKeyRepository;
+  sessions: SessionRepository;
   requests: RequestRepository;
   usage: UsageRepository;
   writer: RequestWriter;
@@ -106,6 +108,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
 
   const users = createUserRepository(database.db);
   const apiKeys = createApiKeyRepository(database.db);
+  const sessions = createSessionRepository(database.db);
   const requests = createRequestRepository(database.db, database.writer);
   const writer = createRequestWriter({
     insertMany: (records) => requests.insertMany(records),
@@ -181,6 +184,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     provider,
     users,
     apiKeys,
+    sessions,
     requests,
     usage,
     writer,

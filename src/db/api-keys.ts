@@ -33,6 +33,8 @@ export interface ApiKeyRepository {
   findActiveByHash(hash: string, now?: Date): Promise<ActiveApiKey | undefined>;
   /** Every key of the user, revoked and expired included, newest first. */
   listByUser(userId: string): Promise<ApiKeyRecord[]>;
+  /** Replaces the key's own limits (null: none). Undefined when no such key. */
+  setLimits(id: string, limits: { rpm: number | null; tpm: number | null }): Promise<ApiKeyRecord | undefined>;
   /** Sets `revokedAt` once; revoking again keeps the first time. Undefined when no such key. */
   revoke(id: string): Promise<ApiKeyRecord | undefined>;
 }
@@ -86,6 +88,15 @@ export function createApiKeyRepository(db: Db): ApiKeyRepository {
       return rows.map(toApiKeyRecord);
     },
 
+    async setLimits(id, limits) {
+      const [row] = await db
+        .update(apiKeys)
+        .set({ rpm: limits.rpm, tpm: limits.tpm })
+        .where(eq(apiKeys.id, id))
+        .returning();
+      return row && toApiKeyRecord(row);
+    },
+
     async revoke(id) {
       const [row] = await db
         .update(apiKeys)
@@ -97,7 +108,7 @@ export function createApiKeyRepository(db: Db): ApiKeyRepository {
   };
 }
 
-function toApiKeyRecord(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
+export function toApiKeyRecord(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
   return {
     id: row.id,
     userId: row.userId,

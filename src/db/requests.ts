@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, isNull, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gte, isNull, lt, type SQL, sql } from "drizzle-orm";
 import type { Db, StatementRunner } from "./client.ts";
 import { clampPageLimit, cursorIdPattern, decodeCursor, encodeCursor, InvalidCursorError } from "./cursor.ts";
 import { requests } from "./schema.ts";
@@ -17,6 +17,8 @@ export interface RequestRepository {
   insertMany(records: readonly RequestRecord[]): Promise<number>;
   /** The user's request; undefined when unknown, deleted, or another user's. */
   get(userId: string, id: string): Promise<RequestRecord | undefined>;
+  /** Anyone's request (admins). */
+  getAny(id: string): Promise<RequestRecord | undefined>;
   /**
    * The user's requests, newest first by (createdAt, id), deleted ones left out. `limit` is clamped to 1..100.
    * Throws `InvalidCursorError` for a cursor that no previous page returned.
@@ -44,6 +46,26 @@ export function createRequestRepository(
   db: Db,
   writer: StatementRunner = (db as unknown as { $client: StatementRunner }).$client,
 ): RequestRepository {
+  async function everyonesPage(conditions: SQL[], pageSize: number, cursor: string | undefined): Promise<RequestPage> {
+    if (cursor !== undefined) {
+      const [id] = decodeCursor(cursor, [cursorIdPattern]);
+      if (id === undefined) throw new InvalidCursorError();
+      conditions.push(lt(requests.id, id));
+    }
+    const rows = await db
+      .select()
+      .from(requests)
+      .where(and(...conditions))
+      .orderBy(desc(requests.id))
+      .limit(pageSize + 1);
+    const page = rows.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      data: page.map(toRequestRecord),
+      nextCursor: rows.length > pageSize && last ? encodeCursor([last.id]) : null,
+    };
+  }
+
   return {
     async insertMany(records) {
       // Hand-built SQL: drizzle's insert builder spent more CPU per row than the rest of a request's pipeline.
@@ -80,9 +102,17 @@ export function createRequestRepository(
 
     async list(query) {
       const pageSize = clampPageLimit(query.limit);
-      const conditions: SQL[] = [eq(requests.userId, query.userId), isNull(requests.deletedAt)];
+      const conditions: SQL[] = [isNull(requests.deletedAt)];
+      if (query.userId !== undefined) conditions.push(eq(requests.userId, query.userId));
       if (query.type !== undefined) conditions.push(eq(requests.type, query.type));
       if (query.status !== undefined) conditions.push(eq(requests.status, query.status));
+      if (query.model !== undefined) conditions.push(eq(requests.model, query.model));
+      if (query.provider !== undefined) conditions.push(eq(requests.provider, query.provider));
+      if (query.from !== undefined) conditions.push(gte(requests.createdAt, query.from));
+      if (query.to !== undefined) conditions.push(lt(requests.createdAt, query.to));
+      // Everyone's requests page by id alone, newest first: ids are time-ordered, and the primary key serves the
+      // order without an index on created_at that every insert would pay for.
+      if (query.userId === undefined) return everyonesPage(conditions, pageSize, query.cursor);
       if (query.cursor !== undefined) {
         const [createdAt, id] = decodeCursor(query.cursor, [exactTimestampPattern, cursorIdPattern]);
         if (createdAt === undefined || id === undefined || !isRealTimestamp(createdAt)) throw new InvalidCursorError();
@@ -101,6 +131,14 @@ export function createRequestRepository(
         data: page.map(toRequestRecord),
         nextCursor: rows.length > pageSize && last ? encodeCursor([last.createdAtExact, last.id]) : null,
       };
+    },
+
+    async getAny(id) {
+      const [row] = await db
+        .select()
+        .from(requests)
+        .where(and(eq(requests.id, id), isNull(requests.deletedAt)));
+      return row && toRequestRecord(row);
     },
 
     async softDelete(userId, id) {

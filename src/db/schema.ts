@@ -66,6 +66,24 @@ export const apiKeys = pgTable(
   (t) => [index("api_keys_user_id_idx").on(t.userId)],
 );
 
+/**
+ * Dashboard sign-ins: an API key exchanged for a session whose token lives only in an httpOnly cookie. The row
+ * keeps the token's SHA-256, never the token, and the key it was opened with, so revoking that key (or disabling
+ * its user) ends the session on the next call. The operator's ADMIN_API_KEY opens a session with neither.
+ */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    tokenHash: text("token_hash").notNull().unique("sessions_token_hash_unique"),
+    userId: text("user_id").references(() => users.id, { onDelete: "cascade" }),
+    apiKeyId: text("api_key_id").references(() => apiKeys.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [index("sessions_expires_at_idx").on(t.expiresAt)],
+);
+
 export const requests = pgTable(
   "requests",
   {

@@ -83,13 +83,20 @@ export interface ApiKeyRecord {
 }
 
 export interface RequestListQuery {
-  userId: string;
+  /** One user's requests; undefined: everyone's (admins), newest first by id, which is time-ordered. */
+  userId?: string;
   /** 1..100 */
   limit: number;
   /** Opaque cursor from a previous page's next_cursor; the repository validates it. */
   cursor?: string;
   type?: RequestType;
   status?: RequestStatus;
+  model?: string;
+  provider?: string;
+  /** Created at or after. */
+  from?: Date;
+  /** Created before. */
+  to?: Date;
 }
 
 export interface RequestPage {

@@ -44,12 +44,12 @@ const updateUserSchema = z.strictObject({
   limits: limitsSchema.optional(),
 });
 
-const keyLimitsSchema = z.strictObject({
+export const keyLimitsSchema = z.strictObject({
   rpm: perMinute.describe("Requests per minute of this key; null: the user's only"),
   tpm: perMinute.describe("Tokens per minute of this key; null: the user's only"),
 });
 
-const createKeySchema = z.strictObject({
+export const createKeySchema = z.strictObject({
   name: storableString().min(1).max(200).optional(),
   limits: keyLimitsSchema
     .optional()
@@ -93,7 +93,9 @@ export const apiKeySchema = z
   })
   .meta({ id: "ApiKey" });
 
-const createdKeySchema = apiKeySchema.extend({ key: z.string().describe("The full key. Shown only in this answer.") });
+export const createdKeySchema = apiKeySchema.extend({
+  key: z.string().describe("The full key. Shown only in this answer."),
+});
 
 export function formatUser(user: UserRecord) {
   return {
@@ -123,7 +125,7 @@ export function formatApiKey(key: ApiKeyRecord) {
   };
 }
 
-function checkedId(prefix: "usr" | "key", id: string): string {
+export function checkedId(prefix: "usr" | "key", id: string): string {
   if (!isId(prefix, id)) {
     const message = `must be a ${prefix === "usr" ? "user" : "key"} id (${prefix}_…)`;
     throw new AppError("invalid_request", `id: ${message}`, { errors: [{ path: "id", message }] });

@@ -3,6 +3,7 @@ import { AppError } from "../errors.ts";
 import type { KeyVerifier, Principal } from "../keys/key-verifier.ts";
 import { safeEqual } from "../keys/api-key.ts";
 import type { AuthFailureLimiter } from "../limits/auth-failures.ts";
+import { assertSameOrigin, type SessionAuth } from "./session.ts";
 
 /** Who may call a route: anyone, any valid key, or an admin (ADMIN_API_KEY or an admin user's key). */
 export type Access = "public" | "user" | "admin";
@@ -24,6 +25,8 @@ export interface AuthOptions {
   failures?: AuthFailureLimiter;
   /** Called when an address is refused for its failures (the metric arh_rate_limit_rejections_total). */
   onBlocked?: () => void;
+  /** The dashboard's sessions: a call without a key may be made with the session cookie. */
+  sessions?: SessionAuth;
 }
 
 /** The key: `Authorization: Bearer <key>`, or `x-api-key: <key>` (what Anthropic's SDKs and Claude Code send). */
@@ -53,8 +56,7 @@ export function createAuthHook(options: AuthOptions) {
     if (access === "public") return;
 
     const key = bearer(request);
-    // A missing key is not counted as a failure: it costs no lookup and guesses nothing.
-    if (!key) throw unauthorized("missing API key: send Authorization: Bearer <key>");
+    if (!key) return authenticateSession(request, access);
 
     const blockedMs = options.failures?.blockedForMs(request.ip) ?? 0;
     if (blockedMs > 0) {
@@ -80,6 +82,18 @@ export function createAuthHook(options: AuthOptions) {
     }
     request.principal = principal;
   };
+
+  /** A call with the dashboard's session cookie instead of a key: the same access rules, from the same origin. */
+  async function authenticateSession(request: FastifyRequest, access: Access): Promise<void> {
+    const principal = options.sessions ? await options.sessions.principalOf(request) : undefined;
+    // A missing key is not counted as a failure: it costs no lookup and guesses nothing.
+    if (principal === undefined) throw unauthorized("missing API key: send Authorization: Bearer <key>");
+    assertSameOrigin(request);
+    if (access === "admin" && principal !== null && principal.user.role !== "admin") {
+      throw new AppError("forbidden", "this endpoint needs an admin key");
+    }
+    request.principal = principal;
+  }
 }
 
 /** The calling user on a route whose access is "user". */

@@ -8,6 +8,7 @@ import { isId } from "../ids.ts";
 import { formatRequest } from "../requests/format.ts";
 import type { CacheMode, ChatStream, RequestService } from "../requests/request-service.ts";
 import {
+  adminListRequestsQuerySchema,
   createRequestSchema,
   listRequestsQuerySchema,
   problemSchema,
@@ -36,6 +37,23 @@ export function cacheModeOf(request: FastifyRequest): CacheMode {
   if (directives.includes("no-store")) return "bypass";
   if (directives.includes("no-cache")) return "refresh";
   return "use";
+}
+
+type ListQuery = z.output<typeof listRequestsQuerySchema>;
+
+function listQuery(query: ListQuery, userId: string | undefined) {
+  const { limit, cursor, type, status, model, provider, from, to } = query;
+  return {
+    limit,
+    ...(userId !== undefined && { userId }),
+    ...(cursor !== undefined && { cursor }),
+    ...(type !== undefined && { type }),
+    ...(status !== undefined && { status }),
+    ...(model !== undefined && { model }),
+    ...(provider !== undefined && { provider }),
+    ...(from !== undefined && { from: new Date(from) }),
+    ...(to !== undefined && { to: new Date(to) }),
+  };
 }
 
 function requestId(id: string): string {
@@ -158,9 +176,40 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
     },
     handler: async (request) => {
       const caller = callerOf(request);
-      const { limit, cursor, type, status } = request.query;
-      const page = await deps.requests.list({ userId: caller.user.id, limit, cursor, type, status });
+      const page = await deps.requests.list(listQuery(request.query, caller.user.id));
       return { data: page.data.map((record) => formatRequest(record)), next_cursor: page.nextCursor };
+    },
+  });
+
+  routes.get("/admin/requests", {
+    config: { access: "admin" },
+    schema: {
+      summary: "Everyone's requests (or one user's), newest first, with the same filters",
+      tags: ["admin"],
+      querystring: adminListRequestsQuerySchema,
+      response: { 200: requestListSchema, ...errors, 403: problemSchema },
+    },
+    handler: async (request) => {
+      const page = await deps.requests.list(listQuery(request.query, request.query.user_id));
+      return {
+        data: page.data.map((record) => ({ ...formatRequest(record), user_id: record.userId })),
+        next_cursor: page.nextCursor,
+      };
+    },
+  });
+
+  routes.get("/admin/requests/:id", {
+    config: { access: "admin" },
+    schema: {
+      summary: "Anyone's request, with its input and options",
+      tags: ["admin"],
+      params: idParams,
+      response: { 200: requestObjectSchema, ...errors, 403: problemSchema },
+    },
+    handler: async (request) => {
+      const record = await deps.requests.getAny(requestId(request.params.id));
+      if (!record) throw new AppError("not_found", `no request ${request.params.id}`);
+      return { ...formatRequest(record, true), user_id: record.userId };
     },
   });
 

@@ -11,6 +11,8 @@ import type { FastifyReply, FastifyRequest } from "fastify";
  * - Content-Security-Policy: default-src 'none' for the API (nothing in a JSON answer may load anything);
  *   /docs gets what swagger-ui needs: its own scripts and styles, inline styles (it sets style attributes),
  *   data: images, and calls to this origin for the OpenAPI document.
+ * - The dashboard (`/`, `/assets/…`) may run its own bundled scripts and styles (charts set inline styles), show
+ *   data: images and call this origin; nothing else, and no other origin.
  * - Strict-Transport-Security (one year, no includeSubDomains, since the service does not own its parent
  *   domain's subdomains): browsers ignore it over plain http (RFC 6797 §8.1), so it is harmless there and right
  *   behind a TLS-terminating proxy.
@@ -31,11 +33,18 @@ export const apiSecurityHeaders: Readonly<Record<string, string>> = Object.freez
   "content-security-policy": apiPolicy,
 });
 const docsSecurityHeaders = Object.freeze({ ...apiSecurityHeaders, "content-security-policy": docsPolicy });
+const dashboardPolicy =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+const dashboardSecurityHeaders = Object.freeze({ ...apiSecurityHeaders, "content-security-policy": dashboardPolicy });
 
 export function securityHeaders(request: FastifyRequest, reply: FastifyReply): void {
-  reply.headers(isDocs(request.url) ? docsSecurityHeaders : apiSecurityHeaders);
+  const url = request.url;
+  reply.headers(isDocs(url) ? docsSecurityHeaders : isDashboard(url) ? dashboardSecurityHeaders : apiSecurityHeaders);
   const access = request.routeOptions.config.access ?? "public";
   if (access !== "public") reply.header("cache-control", "no-store");
 }
 
 const isDocs = (url: string) => url === "/docs" || url.startsWith("/docs/") || url.startsWith("/docs?");
+const isDashboard = (url: string) =>
+  url === "/" || url.startsWith("/?") || url.startsWith("/assets/") || url === "/index.html" || url === "/favicon.svg";

@@ -28,6 +28,8 @@ export function formatRequest(record: RequestRecord, withInput = false) {
         ...formatted,
         input: record.input ?? null,
         options: record.options,
+        source: record.source,
+        upstream_ms: record.upstreamMs,
         retries: record.retries,
         attempts: record.attempts,
       }

@@ -193,6 +193,12 @@ export const requestObjectSchema = z
       .array(z.object({ model: z.string(), outcome: z.string() }))
       .optional()
       .describe("GET /requests/{id} only: each upstream attempt, fallbacks included (`ok`, `503`, `timeout` …)"),
+    source: z
+      .enum(["native", "openai", "anthropic"])
+      .optional()
+      .describe("GET /requests/{id} only: the API it came through"),
+    upstream_ms: z.number().nullable().optional().describe("GET /requests/{id} only: time spent on the upstream"),
+    user_id: z.string().optional().describe("/admin/requests only: whose request"),
   })
   .meta({ id: "Request" });
 
@@ -205,6 +211,14 @@ export const listRequestsQuerySchema = z.strictObject({
   cursor: z.string().min(1).max(512).optional(),
   type: z.enum(requestTypes).optional(),
   status: z.enum(requestStatuses).optional(),
+  model: storableString().min(1).max(200).optional().describe("The model as the caller named it"),
+  provider: storableString().min(1).max(100).optional(),
+  from: z.iso.datetime({ offset: true }).optional().describe("Created at or after (ISO 8601)"),
+  to: z.iso.datetime({ offset: true }).optional().describe("Created before (ISO 8601)"),
+});
+
+export const adminListRequestsQuerySchema = listRequestsQuerySchema.extend({
+  user_id: storableString().min(1).max(100).optional().describe("One user's requests; default everyone's"),
 });
 
 export const problemSchema = z
