@@ -103,8 +103,12 @@ export async function createServices(config: Config, options: CreateServicesOpti
       circuitFailureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
       circuitCoolDownMs: config.CIRCUIT_COOL_DOWN_MS,
     },
-    onCircuitChange: (name, state) => logger.warn({ state, provider: name }, `upstream circuit ${state}`),
+    onCircuitChange: (name, state) => {
+      logger.warn({ state, provider: name }, `upstream circuit ${state}`);
+      metrics.circuitOpen.set({ provider: name }, state === "closed" ? 0 : 1);
+    },
   });
+  for (const slot of provider.slots()) metrics.circuitOpen.set({ provider: slot.name }, 0);
 
   const users = createUserRepository(database.db);
   const apiKeys = createApiKeyRepository(database.db);

@@ -241,4 +241,19 @@ describe("routing requests to providers", () => {
     assert.match(metrics.text, /arh_upstream_duration_seconds_count\{provider="local",model="llama-3-8b"\}/);
     assert.match(metrics.text, /arh_upstream_duration_seconds_count\{provider="openai",model="gpt-4o-mini"\}/);
   });
+  // Last: it leaves the local provider's circuit open.
+  test("a provider's circuit opening shows in /metrics under its name; the others stay closed", async () => {
+    const metric = async (provider: string) => {
+      const text = (await service.call("GET", "/metrics", { key: service.adminKey })).text;
+      return new RegExp(`^arh_upstream_circuit_open\\{provider="${provider}"\\} (\\d)$`, "m").exec(text)?.[1];
+    };
+    assert.equal(await metric("local"), "0");
+    // Five failures in a row open it (CIRCUIT_FAILURE_THRESHOLD); the earlier fallback test's failure may count.
+    local.setFaults({ failNext: Array.from({ length: 5 }, () => ({ status: 500 })) });
+    const statuses: number[] = [];
+    while (statuses.at(-1) !== 503 && statuses.length < 7) statuses.push((await chat("local/org/tiny")).status);
+    assert.deepEqual(new Set(statuses), new Set([502, 503]), statuses.join());
+    assert.equal(await metric("local"), "1");
+    assert.equal(await metric("openai"), "0");
+  });
 });

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -70,6 +70,12 @@ export function createMetrics() {
       name: "arh_upstream_errors_total",
       help: "Upstream calls that failed for good, by error code",
       labelNames: ["provider", "code"] as const,
+      registers: [registry],
+    }),
+    circuitOpen: new Gauge({
+      name: "arh_upstream_circuit_open",
+      help: "1 while a provider's circuit is open (calls fail fast, or one probe is out), 0 while it is closed",
+      labelNames: ["provider"] as const,
       registers: [registry],
     }),
   };
