@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
@@ -6,31 +6,45 @@ import { AppError } from "../errors.ts";
 
 /**
  * The web dashboard at `/`: the files `npm run build` bundles into dist/dashboard (dashboard/ is its source), served
- * as they are, nothing fetched from elsewhere at run time. Only the files found at start get routes (no wildcard),
- * so an unknown path stays the API's 404. Hashed assets are cached for good; index.html is asked again each time,
- * so a new build is picked up at once. The page calls the JSON API with its session cookie (session.ts).
+ * as they are, nothing fetched from elsewhere at run time. `/assets/…` (content-hashed names) is served from disk as
+ * it is now, so a rebuild's new names are found without a restart, and cached for good; index.html and the other
+ * top-level files get a route each (found at start, so an unknown path stays the API's 404) and are asked again
+ * every time. The page calls the JSON API with its session cookie (session.ts).
  */
 export const dashboardDir = fileURLToPath(new URL("../../dist/dashboard/", import.meta.url));
 
 export async function registerDashboard(app: FastifyInstance, dir = dashboardDir): Promise<void> {
-  if (!existsSync(`${dir}index.html`)) {
+  if (!existsSync(`${dir}index.html`) || !existsSync(`${dir}assets`)) {
     app.get("/", { config: { access: "public" }, schema: { hide: true } }, async () => {
       throw new AppError("service_unavailable", "the dashboard is not built: run `npm run build`");
     });
     return;
   }
+  const topLevelFiles = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name);
   // In a context of its own: the plugin's decorations stay off the API's routes.
   await app.register(async (dashboard) => {
     await dashboard.register(fastifyStatic, {
-      root: dir,
-      prefix: "/",
-      wildcard: false,
-      index: "index.html",
+      root: `${dir}assets`,
+      prefix: "/assets/",
       schemaHide: true,
       cacheControl: false,
-      setHeaders: (reply, path) => {
-        reply.header("cache-control", path.includes("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
-      },
+      // sendFile below passes through here too: only the hashed assets are kept for good.
+      setHeaders: (reply, path) =>
+        reply.header(
+          "cache-control",
+          path.startsWith(`${dir}assets`) ? "public, max-age=31536000, immutable" : "no-cache",
+        ),
     });
+    const publicFile = { config: { access: "public" as const }, schema: { hide: true } };
+    dashboard.get("/", publicFile, (_request, reply) =>
+      reply.header("cache-control", "no-cache").sendFile("index.html", dir),
+    );
+    for (const name of topLevelFiles) {
+      dashboard.get(`/${name}`, publicFile, (_request, reply) =>
+        reply.header("cache-control", "no-cache").sendFile(name, dir),
+      );
+    }
   });
 }
