@@ -12,6 +12,7 @@ import { registerAdminRoutes } from "./http/admin.ts";
 import { registerHealthRoutes } from "./http/health.ts";
 import { createIdempotencyHooks } from "./http/idempotency.ts";
 import { registerMeRoutes } from "./http/me.ts";
+import { registerOverviewRoutes } from "./http/overview.ts";
 import { registerMyKeysRoutes } from "./http/my-keys.ts";
 import { registerAnthropicRoutes } from "./http/anthropic.ts";
 import { registerModelRoutes } from "./http/models.ts";
@@ -146,6 +147,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
   registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });
   registerAdminRoutes(app, { users: services.users, apiKeys: services.apiKeys, revocation: services.keyRevocation });
   registerMeRoutes(app, { usage: services.usage, limiter: services.limiter });
+  registerOverviewRoutes(app, { overview: services.overview, users: services.users });
   registerMyKeysRoutes(app, { apiKeys: services.apiKeys, revocation: services.keyRevocation });
   registerSessionRoutes(app, {
     sessions: services.sessions,

@@ -8,6 +8,7 @@ import { createRequestRepository, type RequestRepository, reducedRecord } from "
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
 import { createSessionRepository, type SessionRepository } from "./db/sessions.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
+import { createOverviewRepository, type OverviewRepository } from "./db/overview.ts";
 import { createUserRepository, type UserRepository } from "./db/users.ts";
 import { createKeyVerifier, type KeyVerifier } from "./keys/key-verifier.ts";
 import { createKeyRevocation, type KeyRevocation } from "./keys/revocation.ts";
@@ -42,6 +43,8 @@ export interface Services {
   sessions: SessionRepository;
   requests: RequestRepository;
   usage: UsageRepository;
+  /** The dashboard's overview, read from the usage rollups the request writer keeps. */
+  overview: OverviewRepository;
   writer: RequestWriter;
   keyVerifier: KeyVerifier;
   keyRevocation: KeyRevocation;
@@ -136,6 +139,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       logger.warn({ err: error }, `${context} failed; other instances rely on the key cache TTL`),
   });
   const usage = createUsageRepository(database.db);
+  const overview = createOverviewRepository(database.db);
   const limiter = createLimiter({
     redis,
     metrics,
@@ -191,6 +195,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     sessions,
     requests,
     usage,
+    overview,
     writer,
     keyVerifier,
     keyRevocation,

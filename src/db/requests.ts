@@ -4,6 +4,7 @@ import { clampPageLimit, cursorIdPattern, decodeCursor, encodeCursor, InvalidCur
 import { requests } from "./schema.ts";
 import { toStorableJson, toStorableText } from "./storable-json.ts";
 import type { RequestListQuery, RequestPage, RequestRecord } from "./types.ts";
+import { withUsageRollups } from "./usage-rollups.ts";
 
 // The HTTP layer maps it to 400 naming `cursor`; re-exported so callers of list() need only this module.
 export { InvalidCursorError };
@@ -12,7 +13,8 @@ export interface RequestRepository {
   /**
    * Stores the records in one multi-row INSERT (more than `maxRowsPerStatement` rows: one per chunk). An id that
    * is already stored is skipped (`ON CONFLICT (id) DO NOTHING`), so retrying a batch never duplicates.
-   * Resolves to the number of rows actually inserted.
+   * Resolves to the number of rows actually inserted. The same statement adds the inserted rows to the usage
+   * rollups (usage-rollups.ts).
    */
   insertMany(records: readonly RequestRecord[]): Promise<number>;
   /** The user's request; undefined when unknown, deleted, or another user's. */
@@ -84,10 +86,12 @@ export function createRequestRepository(
           // Small batches (one row at low load) are named, so each connection parses and plans them once:
           // ~0.08 ms off every commit. Larger ones vary too much in size to be worth keeping.
           name: batch.length <= maxPreparedRows ? `arh_insert_requests_${batch.length}` : undefined,
-          text: `insert into requests (${insertColumns}) values ${tuples.join(",")} on conflict (id) do nothing returning id`,
+          text: withUsageRollups(
+            `insert into requests (${insertColumns}) values ${tuples.join(",")} on conflict (id) do nothing`,
+          ),
           values: params,
         });
-        inserted += result.rows.length;
+        inserted += (result.rows[0] as { inserted: number } | undefined)?.inserted ?? 0;
       }
       return inserted;
     },

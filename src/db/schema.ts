@@ -141,5 +141,8 @@ export const requests = pgTable(
   ],
 );
 
+// The usage rollups (summed per hour and per day as requests are stored) have a module of their own.
+export * from "./usage-rollup-tables.ts";
+
 export const schema = { users, apiKeys, requests };
 export type Schema = typeof schema;
