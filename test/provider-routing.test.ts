@@ -215,6 +215,10 @@ describe("routing requests to providers", () => {
 
     const missingOpenAI = await service.call("GET", "/v1/models/no-such-model", { key });
     assert.equal(missingOpenAI.status, 404);
+    // Decoded once, by the router: a percent sign in the name is a name, not a broken escape.
+    const percent = await service.call("GET", "/v1/models/%25ZZ", { key });
+    assert.equal(percent.status, 404, percent.text);
+    assert.match(percent.body.error.message, /'%ZZ'/);
     assert.equal(missingOpenAI.body.error.param, "model");
     const missingAnthropic = await service.call("GET", "/v1/models/no-such-model", {
       key,

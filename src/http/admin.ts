@@ -125,6 +125,19 @@ export function formatApiKey(key: ApiKeyRecord) {
   };
 }
 
+/** A new key for a user from a create-key body: the answer that shows the key, once. */
+export async function issueKeyFor(apiKeys: ApiKeyRepository, userId: string, body: z.output<typeof createKeySchema>) {
+  const { name, expires_at, limits } = body;
+  const issued = await issueApiKey(apiKeys, {
+    userId,
+    name: name ?? null,
+    expiresAt: expires_at ? new Date(expires_at) : null,
+    rpm: limits?.rpm ?? null,
+    tpm: limits?.tpm ?? null,
+  });
+  return { ...formatApiKey(issued.record), key: issued.key };
+}
+
 export function checkedId(prefix: "usr" | "key", id: string): string {
   if (!isId(prefix, id)) {
     const message = `must be a ${prefix === "usr" ? "user" : "key"} id (${prefix}_…)`;
@@ -233,18 +246,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     },
     handler: async (request, reply) => {
       const user = await existingUser(request.params.id);
-      const { name, expires_at, limits } = request.body;
-      const issued = await issueApiKey(deps.apiKeys, {
-        userId: user.id,
-        name: name ?? null,
-        expiresAt: expires_at ? new Date(expires_at) : null,
-        rpm: limits?.rpm ?? null,
-        tpm: limits?.tpm ?? null,
-      });
-      return reply
-        .code(201)
-        .header("cache-control", "no-store")
-        .send({ ...formatApiKey(issued.record), key: issued.key });
+      const created = await issueKeyFor(deps.apiKeys, user.id, request.body);
+      return reply.code(201).header("cache-control", "no-store").send(created);
     },
   });
 

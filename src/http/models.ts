@@ -60,8 +60,9 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRoutesDeps)
       response: { 200: passThrough },
     },
     handler: async (request) => {
-      // A wildcard, not a parameter: routed names hold a slash (`anthropic/claude-sonnet-4-5`).
-      const id = decodeURIComponent((request.params as { "*": string })["*"]);
+      // A wildcard, not a parameter: routed names hold a slash (`anthropic/claude-sonnet-4-5`). The router has
+      // already decoded it; decoding again would turn a model named `%ZZ` (sent as `%25ZZ`) into an error.
+      const id = (request.params as { "*": string })["*"];
       const model = (await modelList()).data.find((entry) => entry.id === id);
       if (!model) throw new AppError("not_found", `The model '${id}' does not exist`, { param: "model" });
       return asksAnthropic(request) ? toAnthropicModel(model) : model;

@@ -4,10 +4,17 @@ import { z } from "zod";
 import type { ApiKeyRepository } from "../db/api-keys.ts";
 import type { ApiKeyRecord } from "../db/types.ts";
 import { AppError } from "../errors.ts";
-import { issueApiKey } from "../keys/issue-key.ts";
 import type { KeyRevocation } from "../keys/revocation.ts";
 import { problemSchema, storableString } from "../requests/schemas.ts";
-import { apiKeySchema, checkedId, createdKeySchema, createKeySchema, formatApiKey, keyLimitsSchema } from "./admin.ts";
+import {
+  apiKeySchema,
+  checkedId,
+  createdKeySchema,
+  createKeySchema,
+  formatApiKey,
+  issueKeyFor,
+  keyLimitsSchema,
+} from "./admin.ts";
 import { callerOf } from "./auth.ts";
 
 export interface MyKeysRoutesDeps {
@@ -56,18 +63,8 @@ export function registerMyKeysRoutes(app: FastifyInstance, deps: MyKeysRoutesDep
     },
     handler: async (request, reply) => {
       const { user } = callerOf(request);
-      const { name, expires_at, limits } = request.body;
-      const issued = await issueApiKey(deps.apiKeys, {
-        userId: user.id,
-        name: name ?? null,
-        expiresAt: expires_at ? new Date(expires_at) : null,
-        rpm: limits?.rpm ?? null,
-        tpm: limits?.tpm ?? null,
-      });
-      return reply
-        .code(201)
-        .header("cache-control", "no-store")
-        .send({ ...formatApiKey(issued.record), key: issued.key });
+      const created = await issueKeyFor(deps.apiKeys, user.id, request.body);
+      return reply.code(201).header("cache-control", "no-store").send(created);
     },
   });
 

@@ -3,7 +3,7 @@ import { parseCookie, stringifySetCookie } from "cookie";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { LiveSession, SessionRepository } from "../db/sessions.ts";
+import type { SessionRepository } from "../db/sessions.ts";
 import { AppError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { safeEqual } from "../keys/api-key.ts";
@@ -68,13 +68,11 @@ export function createSessionAuth(sessions: SessionRepository): SessionAuth {
       const token = sessionTokenOf(request);
       if (!token) return undefined;
       const live = await sessions.findLive(hashToken(token));
-      return live ? principalOfSession(live) : undefined;
+      // The operator's session has no owner: the null principal, as ADMIN_API_KEY gives.
+      return live ? live.owner : undefined;
     },
   };
 }
-
-const principalOfSession = (live: LiveSession): Principal | null =>
-  live.owner && { user: live.owner.user, key: live.owner.key };
 
 export interface SessionRoutesDeps {
   sessions: SessionRepository;
@@ -139,7 +137,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
       const token = sessionTokenOf(request);
       const live = token ? await deps.sessions.findLive(hashToken(token)) : undefined;
       if (!live) throw new AppError("unauthorized", "not signed in, or the session has ended");
-      return answer(principalOfSession(live), live.session.expiresAt);
+      return answer(live.owner, live.session.expiresAt);
     },
   });
 
