@@ -6,6 +6,7 @@ import { type ApiKeyRepository, createApiKeyRepository } from "./db/api-keys.ts"
 import { createDatabase, type Database, isRowRejection, migrateDatabase } from "./db/client.ts";
 import { createRequestRepository, type RequestRepository, reducedRecord } from "./db/requests.ts";
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
+import { createRollupFolder } from "./db/rollup-folder.ts";
 import { createSessionRepository, type SessionRepository } from "./db/sessions.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createOverviewRepository, type OverviewRepository } from "./db/overview.ts";
@@ -29,6 +30,9 @@ import {
   type IdempotencyStore,
 } from "./requests/idempotency-store.ts";
 import { createSingleFlight } from "./requests/single-flight.ts";
+
+/** Batches stored within this long of each other are added to the usage rollups in one fold. */
+const rollupFoldDelayMs = 1_000;
 
 export interface Services {
   logger: Logger;
@@ -117,8 +121,17 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const apiKeys = createApiKeyRepository(database.db);
   const sessions = createSessionRepository(database.db);
   const requests = createRequestRepository(database.db, database.writer);
+  const rollupFolder = createRollupFolder({
+    runner: database.statements,
+    delayMs: rollupFoldDelayMs,
+    onError: throttledWarning(logger, "could not add stored requests to the usage rollups; they stay queued"),
+  });
+  // What a stopped instance queued and did not fold.
+  rollupFolder.stored();
   const writer = createRequestWriter({
-    insertMany: (records) => requests.insertMany(records),
+    insertMany: async (records) => {
+      if ((await requests.insertMany(records)) > 0) rollupFolder.stored();
+    },
     onError: (error, batchSize) => logger.error({ err: error, batchSize }, "could not store a batch of requests"),
     isRowError: isRowRejection,
     salvage: reducedRecord,
@@ -139,7 +152,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       logger.warn({ err: error }, `${context} failed; other instances rely on the key cache TTL`),
   });
   const usage = createUsageRepository(database.db);
-  const overview = createOverviewRepository(database.db);
+  const overview = createOverviewRepository(database.db, () => rollupFolder.foldNow());
   const limiter = createLimiter({
     redis,
     metrics,
@@ -208,6 +221,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       : createMemoryIdempotencyStore(config.IDEMPOTENCY_TTL_SECONDS),
     async close() {
       await writer.close();
+      await rollupFolder.close();
       await provider.close();
       await limiter.close();
       tokenRatios.close();

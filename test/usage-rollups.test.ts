@@ -11,10 +11,11 @@ import {
 import { createOverviewRepository, type OverviewRepository, splitRange } from "../src/db/overview.ts";
 import { createRequestWriter } from "../src/db/request-writer.ts";
 import { createRequestRepository, reducedRecord } from "../src/db/requests.ts";
+import { createRollupFolder } from "../src/db/rollup-folder.ts";
 import { requests } from "../src/db/schema.ts";
 import type { RequestRecord } from "../src/db/types.ts";
 import { createUsageRepository } from "../src/db/usage.ts";
-import { type RollupTable, rollupTables } from "../src/db/usage-rollups.ts";
+import { foldBatchLimit, type RollupTable, rollupTables } from "../src/db/usage-rollups.ts";
 import { createUserRepository } from "../src/db/users.ts";
 import { openTestDatabase, queryRows, storageBackends, type TestDatabase } from "./helpers/databases.ts";
 import { requestRecord } from "./helpers/records.ts";
@@ -150,8 +151,20 @@ async function storedRollup(database: Database, table: RollupTable): Promise<Map
   );
 }
 
-/** Every rollup table holds exactly the sums of `records`. */
+/** Folds every queued batch into the rollups, as the service does before it reads an overview. */
+function foldQueued(database: Database): Promise<void> {
+  return createRollupFolder({ runner: database.statements, delayMs: 0 }).foldNow();
+}
+
+async function queuedBatches(database: Database): Promise<number> {
+  const [row] = await queryRows(database, sql`select count(*)::int as n from usage_rollup_queue`);
+  return Number(row?.n);
+}
+
+/** Once the queue is folded, every rollup table holds exactly the sums of `records`. */
 async function assertRollupsOf(database: Database, records: readonly RequestRecord[]): Promise<void> {
+  await foldQueued(database);
+  assert.equal(await queuedBatches(database), 0, "nothing left queued");
   for (const table of Object.values(rollupTables)) {
     const stored = await storedRollup(database, table);
     const expected = expectedRollup(table, records);
@@ -271,7 +284,7 @@ for (const backend of storageBackends) {
       handle = await openTestDatabase(backend);
       database = handle.database;
       repository = createRequestRepository(database.db, database.writer);
-      overview = createOverviewRepository(database.db);
+      overview = createOverviewRepository(database.db, () => foldQueued(database));
       const users = createUserRepository(database.db);
       const created = await Promise.all([
         users.create({ email: `alice-${backend}@rollups.test` }),
@@ -295,18 +308,20 @@ for (const backend of storageBackends) {
       for (const row of rows) assert.equal(Number(row.bucket), latencyBucketOf(Number(row.ms)), `${row.ms} ms`);
     });
 
-    test("one statement stores a batch and adds it to every rollup table; a retried batch adds nothing", async () => {
+    test("one statement stores a batch and queues it; a fold adds it to every rollup table; a retry adds nothing", async () => {
       // Eight hours across a UTC midnight, two users, three models, four types, every status.
       const batch = spreadRecords([alice, bob], at("2026-03-09T20:00:00Z"), 8, 300, 1);
       const writer = counting(database.writer);
       const counted = createRequestRepository(database.db, writer);
       assert.equal(await counted.insertMany(batch), batch.length);
-      assert.equal(writer.statements, 1, "the requests and every rollup in one statement");
+      assert.equal(writer.statements, 1, "the requests and their queued sums in one statement");
+      assert.equal(await queuedBatches(database), 1);
       stored.push(...batch);
       await assertRollupsOf(database, stored);
 
-      // The same batch again (a retry after a lost answer): no row inserted, nothing added.
+      // The same batch again (a retry after a lost answer): no row inserted, nothing queued, nothing added.
       assert.equal(await counted.insertMany(batch), 0);
+      assert.equal(await queuedBatches(database), 0);
       // A later batch into the same hours adds to the same rows.
       const more = spreadRecords([alice], at("2026-03-09T22:00:00Z"), 3, 40, 2);
       assert.equal(await counted.insertMany([...more, ...batch.slice(0, 5)]), more.length);
@@ -338,18 +353,58 @@ for (const backend of storageBackends) {
       await assertRollupsOf(database, stored);
     });
 
+    test("a fold that fails half-way leaves its batches queued, and the next fold counts them once", async () => {
+      const batch = spreadRecords([alice, bob], at("2026-03-10T03:00:00Z"), 2, 50, 5);
+      assert.equal(await repository.insertMany(batch), batch.length);
+      stored.push(...batch);
+      // The fold's transaction dies before it commits: the rollups' upserts and the queue's delete are undone together.
+      await database.writer.query({ text: "begin", values: [] });
+      await database.writer.query({ text: "select usage_rollups_fold(200)", values: [] });
+      await database.writer.query({ text: "rollback", values: [] });
+      assert.equal(await queuedBatches(database), 1);
+      await assertRollupsOf(database, stored);
+    });
+
+    test("stored batches are folded in the background soon after, and what is left when it closes", async () => {
+      const folds: unknown[] = [];
+      const folder = createRollupFolder({ runner: database.statements, delayMs: 10, onError: (e) => folds.push(e) });
+      const first = spreadRecords([alice], at("2026-03-10T04:00:00Z"), 1, 20, 6);
+      await repository.insertMany(first);
+      stored.push(...first);
+      folder.stored();
+      // No read asks for it: the fold starts on its own within the delay.
+      for (let waited = 0; (await queuedBatches(database)) > 0; waited++) {
+        assert.ok(waited < 500, "the queued batch is folded");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // More batches than one fold takes (foldBatchLimit): the fold goes on until the queue is empty.
+      const last = spreadRecords([bob], at("2026-03-10T04:00:00Z"), 1, foldBatchLimit + 1, 7);
+      for (const record of last) await repository.insertMany([record]);
+      stored.push(...last);
+      assert.equal(await queuedBatches(database), foldBatchLimit + 1);
+      await folder.close();
+      assert.equal(await queuedBatches(database), 0, "closing folds what is queued");
+      assert.deepEqual(folds, []);
+      await assertRollupsOf(database, stored);
+    });
+
     if (backend === "postgres") {
-      test("two instances storing batches into the same rows at once neither deadlock nor lose a sum", async () => {
+      test("two instances storing and folding into the same rows at once neither deadlock nor lose a sum", async () => {
         const other = await createDatabase(handle.options);
         try {
           const writers = [repository, createRequestRepository(other.db, other.writer)];
+          const folders = [database, other].map((db) => createRollupFolder({ runner: db.statements, delayMs: 0 }));
           for (let round = 0; round < 10; round++) {
             // The same hours, users, models and types in both batches, in opposite orders.
             const batches = writers.map((_, i) => {
               const batch = spreadRecords([alice, bob], at("2026-03-10T02:00:00Z"), 3, 120, 100 + round * 2 + i);
               return i === 0 ? batch : batch.reverse();
             });
-            const inserted = await Promise.all(writers.map((writer, i) => writer.insertMany(batches[i] ?? [])));
+            // Each instance folds while the other stores: folds take turns, and a batch queued meanwhile waits.
+            const [inserted] = await Promise.all([
+              Promise.all(writers.map((writer, i) => writer.insertMany(batches[i] ?? []))),
+              ...folders.map((folder) => folder.foldNow()),
+            ]);
             assert.deepEqual(inserted, [120, 120]);
             stored.push(...batches.flat());
           }
@@ -389,7 +444,7 @@ for (const backend of storageBackends) {
         stored.push(late);
         await assertRollupsOf(database, stored);
 
-        const day = await createOverviewRepository(zoned.db).overview({
+        const day = await createOverviewRepository(zoned.db, () => foldQueued(zoned)).overview({
           from: at("2026-03-10T00:00:00Z"),
           to: at("2026-03-11T00:00:00Z"),
           bucket: "hour",

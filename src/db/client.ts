@@ -28,6 +28,8 @@ export interface Database {
    * connection. On PGlite, its one connection.
    */
   writer: StatementRunner;
+  /** Any other hand-built statement: the pool on PostgreSQL (a statement here never waits behind a batch), PGlite's one connection. */
+  statements: StatementRunner;
   /** Resolves when the database answers a trivial query; rejects otherwise (for /ready). */
   ping(): Promise<void>;
   /** Ends the pool or closes PGlite. Idempotent. */
@@ -93,6 +95,7 @@ function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
     kind: "postgres",
     db,
     writer,
+    statements: pool,
     async ping() {
       await pool.query("select 1");
     },
@@ -149,6 +152,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     kind: "pglite",
     db,
     writer: client,
+    statements: client,
     async ping() {
       await client.query("select 1");
     },

@@ -178,7 +178,11 @@ async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   throw new Error("unexpected result shape from db.execute()");
 }
 
-export function createOverviewRepository(db: Db): OverviewRepository {
+/**
+ * `beforeRead`: brings the rollups up to date (RollupFolder.foldNow), so an overview counts every request stored
+ * before it was asked for.
+ */
+export function createOverviewRepository(db: Db, beforeRead: () => Promise<void>): OverviewRepository {
   async function series(query: OverviewQuery, hourly: RollupTable, daily: RollupTable) {
     // Hour buckets read the hourly totals, already one row per hour (of everyone, or of the one user): nothing to
     // add up. Day buckets add up whole days where they can, and the hours of the partial days at the edges.
@@ -239,6 +243,7 @@ export function createOverviewRepository(db: Db): OverviewRepository {
 
   return {
     async overview(query) {
+      await beforeRead();
       const { userId } = query;
       // The series needs no model, provider or type: it reads totals, per hour down to one row per bucket.
       const [seriesHourly, seriesDaily, hourly, daily] =

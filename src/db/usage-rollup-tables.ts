@@ -1,4 +1,15 @@
-import { bigint, doublePrecision, index, integer, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from "drizzle-orm/pg-core";
 import type { RequestType } from "./types.ts";
 
 /**
@@ -93,4 +104,27 @@ export const usageRollupsUserTotalsDaily = pgTable(
 export const usageRollupsTotals = pgTable("usage_rollups_totals", {
   hour: start("hour").primaryKey(),
   ...measures(),
+});
+
+/**
+ * Batches of stored requests not yet added to the rollups: the statement that stores a batch of requests adds one
+ * row here (the columns the rollups take, one array each) and nothing else, so the answer that waits on that commit
+ * does not wait on seven upserts. `usage_rollups_fold()` later adds queued rows to the rollups and deletes them in
+ * one transaction (rollup-folder.ts), so every request is counted once, whichever instance folds and whenever.
+ */
+export const usageRollupQueue = pgTable("usage_rollup_queue", {
+  id: bigserial("id", { mode: "number" }).primaryKey(),
+  createdAts: timestamp("created_ats", { withTimezone: true, mode: "date" }).array().notNull(),
+  userIds: text("user_ids").array().notNull(),
+  models: text("models").array().notNull(),
+  providers: text("providers").array().notNull(),
+  types: text("types").array().notNull(),
+  statuses: text("statuses").array().notNull(),
+  cachedFlags: boolean("cached_flags").array().notNull(),
+  promptTokenCounts: integer("prompt_token_counts").array().notNull(),
+  completionTokenCounts: integer("completion_token_counts").array().notNull(),
+  totalTokenCounts: integer("total_token_counts").array().notNull(),
+  // An unknown price is null in requests.cost_usd; the array keeps the null and the rollups count it as 0.
+  costsUsd: doublePrecision("costs_usd").array().notNull(),
+  latenciesMs: integer("latencies_ms").array().notNull(),
 });

@@ -1,15 +1,17 @@
 /**
- * How the rollup tables (usage-rollup-tables.ts) are kept: the statement that stores a batch of requests passes the
- * rows it inserted to `usage_rollups_add()` (migration 0006), which upserts the batch's sums into every rollup
- * table. No write of its own per request, no second round trip, and the sums commit or fail with the rows they
- * count, so a batch that is retried, split or salvaged by the request writer is counted exactly once. Only rows
- * actually inserted are counted (the INSERT's RETURNING skips ids already stored).
+ * How the rollup tables (usage-rollup-tables.ts) are kept, in two steps:
  *
- * The upserts live in a PL/pgSQL function rather than in this statement: PL/pgSQL plans them once per connection,
- * where the same SQL sent with every batch was parsed and planned again each time (PGlite, which has no named
- * prepared statements, spent ~5 ms a batch on it). The function upserts each table's rows in key order, so two
- * instances storing batches at the same time lock shared rows (everyone's rows of the current hour and day) in the
- * same order and wait for each other instead of deadlocking.
+ * 1. The statement that stores a batch of requests also queues what it inserted: one row in `usage_rollup_queue`
+ *    holding the rolled-up columns as arrays. One plain insert per batch, committed or failed with the rows it
+ *    counts, so a batch that is retried, split or salvaged by the request writer is queued exactly once (the
+ *    INSERT's RETURNING skips ids already stored). The answer waits on that commit, and on nothing more.
+ * 2. `usage_rollups_fold()` (rollup-folder.ts) adds the queued batches to every rollup table through
+ *    `usage_rollups_add()` and deletes them in the same transaction, off the answer's path: soon after a batch is
+ *    stored, at start (what a stopped instance left), and before an overview is read, so an overview counts every
+ *    stored request.
+ *
+ * Folding many batches at once also writes each rollup row once per fold instead of once per batch, and instances
+ * no longer take turns on everyone's rows of the current hour while answering.
  */
 
 export type RollupDimension = "user_id" | "model" | "provider" | "type";
@@ -62,31 +64,38 @@ export const rollupTables = {
   totalsHourly: { name: "usage_rollups_totals", period: "hour", dimensions: [] },
 } as const satisfies Record<string, RollupTable>;
 
-/** What `usage_rollups_add()` takes of each inserted request, in its parameters' order. */
+/** What the queue holds of each inserted request (its arrays), in `usage_rollups_add()`'s parameters' order. */
 const rolledUpColumns = [
-  "created_at",
-  "user_id",
-  "model",
-  "provider",
-  "type",
-  "status",
-  "cached",
-  "prompt_tokens",
-  "completion_tokens",
-  "total_tokens",
-  "cost_usd",
-  "latency_ms",
-];
+  ["created_at", "created_ats"],
+  ["user_id", "user_ids"],
+  ["model", "models"],
+  ["provider", "providers"],
+  ["type", "types"],
+  ["status", "statuses"],
+  ["cached", "cached_flags"],
+  ["prompt_tokens", "prompt_token_counts"],
+  ["completion_tokens", "completion_token_counts"],
+  ["total_tokens", "total_token_counts"],
+  ["cost_usd", "costs_usd"],
+  ["latency_ms", "latencies_ms"],
+] as const;
 
 /**
  * One statement that runs `insertRequests` (an `insert into requests … on conflict (id) do nothing`, without a
- * RETURNING clause) and adds what it inserted to every rollup table. Its one row's `inserted` is the number of
- * requests rows inserted.
+ * RETURNING clause) and queues what it inserted for the rollups. It returns one row, whose `inserted` is the number
+ * of requests rows inserted, when it inserted any, and no row otherwise.
  */
 export function withUsageRollups(insertRequests: string): string {
   return (
-    `with inserted as (${insertRequests} returning ${rolledUpColumns.join(",")}) ` +
-    `select usage_rollups_add(${rolledUpColumns.map((column) => `array_agg(${column})`).join(",")}) as inserted ` +
-    "from inserted"
+    `with inserted as (${insertRequests} returning ${rolledUpColumns.map(([column]) => column).join(",")}) ` +
+    `insert into usage_rollup_queue (${rolledUpColumns.map(([, queued]) => queued).join(",")}) ` +
+    `select ${rolledUpColumns.map(([column]) => `array_agg(${column})`).join(",")} from inserted ` +
+    "having count(*) > 0 returning cardinality(created_ats) as inserted"
   );
 }
+
+/** Folds at most this many queued batches per transaction, so one fold never holds the rollups for long. */
+export const foldBatchLimit = 200;
+
+/** The statement that folds queued batches; its one row's `taken` is how many (`foldBatchLimit`: maybe more). */
+export const foldStatement = `select usage_rollups_fold(${foldBatchLimit}) as taken`;

@@ -21,9 +21,12 @@ export function rollupBackfillStatements(): string[] {
     .filter((statement) => statement !== "");
 }
 
-/** Empties every rollup table, then fills them again from the requests table with the migration's backfill. */
+/**
+ * Empties every rollup table and the queue of batches to fold, then fills the rollups again from the requests table
+ * with the migration's backfill.
+ */
 export async function rebuildRollups(database: Database): Promise<void> {
-  const tables = Object.values(rollupTables).map((table) => table.name);
+  const tables = [...Object.values(rollupTables).map((table) => table.name), "usage_rollup_queue"];
   await database.writer.query({ text: `truncate ${tables.join(", ")}`, values: [] });
   for (const statement of rollupBackfillStatements()) await database.writer.query({ text: statement, values: [] });
 }
