@@ -284,6 +284,12 @@ describe("the web dashboard in Chromium", () => {
 
     await detailsOf(page, summarize.id).click();
     await shows(button(page, "Show output"), 'the "Show output" button');
+    const timings = page.getByRole("img", { name: /^Where its time went/ });
+    await shows(timings, "where the request's time went");
+    assert.match(
+      (await timings.getAttribute("aria-label")) ?? "",
+      /Limits and cache lookup [\d.]+ ms, Upstream \(\w+\) [\d.]+ ms, Other service work [\d.]+ ms/,
+    );
     assert.equal(
       await page.getByText(summarize.output).filter({ visible: true }).count(),
       0,

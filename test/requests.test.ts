@@ -113,6 +113,8 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     const stored = await service.call("GET", `/requests/${second.body.id}`, { key: alice.key });
     assert.equal(stored.status, 200);
     assert.equal(stored.body.cached, true);
+    assert.equal(stored.body.upstream_ms, null, "a hit called no upstream");
+    assert.ok(stored.body.entry_ms > 0, "the entry that found the hit was timed");
 
     // Another user asking the same thing is not served alice's answer.
     const other = await post(bob.key, body);
@@ -146,6 +148,14 @@ describe("POST /requests and friends (PostgreSQL + Redis + mock upstream)", () =
     assert.equal(mine.body.input, "meh");
     assert.deepEqual(mine.body.options, { labels: ["a", "b"] });
     assert.deepEqual(mine.body.output, created.body.output);
+    // Where its time went: the entry (limits and cache lookup) and the upstream, both within its latency.
+    assert.equal(typeof mine.body.entry_ms, "number");
+    assert.ok(mine.body.entry_ms > 0, `entry_ms ${mine.body.entry_ms}`);
+    assert.ok(mine.body.upstream_ms >= 0, `upstream_ms ${mine.body.upstream_ms}`);
+    assert.ok(
+      mine.body.entry_ms + mine.body.upstream_ms <= mine.body.latency_ms + 1,
+      `entry ${mine.body.entry_ms} + upstream ${mine.body.upstream_ms} within latency ${mine.body.latency_ms} (rounded)`,
+    );
 
     const theirs = await service.call("GET", `/requests/${created.body.id}`, { key: bob.key });
     const unknown = await service.call("GET", "/requests/req_000000000000000000000", { key: bob.key });

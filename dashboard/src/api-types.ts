@@ -54,13 +54,6 @@ export interface RequestItem {
 /** How a request reached the service: its native API, or the OpenAI- or Anthropic-compatible one. */
 export type RequestSource = "native" | "openai" | "anthropic";
 
-export interface Timings {
-  limits_ms: number | null;
-  cache_ms: number | null;
-  upstream_ms: number | null;
-  store_ms: number | null;
-}
-
 export interface RequestDetail extends RequestItem {
   input: unknown;
   options: Record<string, unknown> | null;
@@ -68,8 +61,8 @@ export interface RequestDetail extends RequestItem {
   attempts?: { model: string; outcome: string }[];
   /** The time spent waiting on the upstream model, every attempt included; null when none was called (a cache hit). */
   upstream_ms?: number | null;
-  /** The latency split into its phases, when the service measured them. */
-  timings?: Timings | null;
+  /** The time spent on the limits and the cache lookup (one round trip); null when not measured. */
+  entry_ms?: number | null;
   source?: RequestSource;
 }
 

@@ -44,9 +44,12 @@ export function formatUsdTick(value: number): string {
 
 export const formatPercent = (rate: number): string => percent.format(rate);
 
+// Below 10 ms a tenth of a millisecond tells (an entry of 0.4 ms); above, whole milliseconds.
+const shortMs = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+
 export function formatMs(value: number | null | undefined): string {
   if (value === null || value === undefined) return "—";
-  return `${count.format(value)} ms`;
+  return `${(value < 10 ? shortMs : count).format(value)} ms`;
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });

@@ -33,7 +33,7 @@ export interface RequestRepository {
   softDelete(userId: string, id: string): Promise<boolean>;
 }
 
-/** PostgreSQL takes at most 65535 bind parameters per statement; a row here uses 25. */
+/** PostgreSQL takes at most 65535 bind parameters per statement; a row here uses 26. */
 const maxRowsPerStatement = 2000;
 
 /**
@@ -189,6 +189,7 @@ const insertColumns = [
   "cached",
   "latency_ms",
   "upstream_ms",
+  "entry_ms",
   "retries",
   "attempts",
   "metadata",
@@ -220,6 +221,7 @@ function rowValues(record: RequestRecord): unknown[] {
     record.cached,
     record.latencyMs,
     record.upstreamMs,
+    record.entryMs,
     record.retries,
     json(record.attempts),
     json(record.metadata),
@@ -250,6 +252,7 @@ function toRequestRecord(row: typeof requests.$inferSelect): RequestRecord {
     cached: row.cached,
     latencyMs: row.latencyMs,
     upstreamMs: row.upstreamMs,
+    entryMs: row.entryMs,
     retries: row.retries,
     attempts: row.attempts ?? [],
     metadata: row.metadata,
@@ -290,6 +293,7 @@ export function reducedRecord(record: RequestRecord): RequestRecord {
     cached: record.cached,
     latencyMs: int4(record.latencyMs),
     upstreamMs: record.upstreamMs === null ? null : int4(record.upstreamMs),
+    entryMs: record.entryMs !== null && Number.isFinite(record.entryMs) ? record.entryMs : null,
     retries: int4(record.retries),
     attempts: [],
     metadata: {},

@@ -7,6 +7,7 @@ import {
   index,
   integer,
   pgTable,
+  real,
   text,
   timestamp,
 } from "drizzle-orm/pg-core";
@@ -110,6 +111,8 @@ export const requests = pgTable(
     cached: boolean("cached").notNull().default(false),
     latencyMs: integer("latency_ms").notNull().default(0),
     upstreamMs: integer("upstream_ms"),
+    // Fractions of a millisecond: the entry is one Redis round trip, usually well under 1 ms.
+    entryMs: real("entry_ms"),
     retries: integer("retries").notNull().default(0),
     attempts: jsonb("attempts").$type<AttemptRecord[] | null>(),
     metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),

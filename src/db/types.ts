@@ -42,6 +42,8 @@ export interface RequestRecord {
   cached: boolean;
   latencyMs: number;
   upstreamMs: number | null;
+  /** How long the entry took (limits and cache lookup), ms; null when it did not answer or was not measured. */
+  entryMs: number | null;
   retries: number;
   /** Every attempt in order, fallbacks included; empty for a cache hit. */
   attempts: AttemptRecord[];

@@ -30,6 +30,8 @@ export function formatRequest(record: RequestRecord, withInput = false) {
         options: record.options,
         source: record.source,
         upstream_ms: record.upstreamMs,
+        // Tenths of a microsecond are noise: three decimals.
+        entry_ms: record.entryMs === null ? null : Math.round(record.entryMs * 1000) / 1000,
         retries: record.retries,
         attempts: record.attempts,
       }

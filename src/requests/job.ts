@@ -89,9 +89,16 @@ export const newProgress = (model: string): Progress => ({ retries: 0, attempts:
 export interface Started {
   at: Date;
   ms: number;
+  /** How long the entry took (limits and cache lookup: one Redis round trip); null until it has answered. */
+  entryMs: number | null;
 }
 
-export const startNow = (): Started => ({ at: new Date(), ms: performance.now() });
+export const startNow = (): Started => ({ at: new Date(), ms: performance.now(), entryMs: null });
+
+/** Marks the end of the entry: the first share of the request's latency that its record keeps. */
+export function entered(started: Started): void {
+  started.entryMs = performance.now() - started.ms;
+}
 
 /** A job without its call: what the cache, the records and a stream need to know. */
 export type JobInfo<T> = Omit<Job<T>, "call">;

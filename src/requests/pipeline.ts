@@ -9,7 +9,7 @@ import { createCacheStep } from "./caching.ts";
 import { type Called, createCallOnce } from "./call-once.ts";
 import { createFallbacks } from "./fallbacks.ts";
 import { createEntry } from "./entry.ts";
-import { type CacheResult, type Job, type JobInfo, newProgress, startNow } from "./job.ts";
+import { type CacheResult, entered, type Job, type JobInfo, newProgress, startNow } from "./job.ts";
 import { createMetering } from "./metering.ts";
 import { hitRecord } from "./records.ts";
 import { createRecorder, upstreamObserver } from "./recording.ts";
@@ -87,18 +87,19 @@ export function createPipeline(deps: PipelineDeps) {
   async function run<T>(job: Job<T>): Promise<Outcome<T>> {
     const started = startNow();
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
-    const entered = await enter(job, subject, { coalesce: true });
-    const { key, hit } = entered;
+    const entry = await enter(job, subject, { coalesce: true });
+    entered(started);
+    const { key, hit } = entry;
     if (hit) {
       const record = hitRecord(job, hit, started);
       await recorder.store(record);
-      return { value: hit.value, record, cache: "hit", rateLimit: entered.state };
+      return { value: hit.value, record, cache: "hit", rateLimit: entry.state };
     }
 
     const progress = newProgress(job.model);
     let called: Called<T>;
     try {
-      called = await callOnce(job, subject, entered, progress);
+      called = await callOnce(job, subject, entry, progress);
     } catch (caught) {
       // A request the limits refused did not run: nothing to store.
       if (caught instanceof LimitRefusedError) throw caught;
@@ -126,6 +127,7 @@ export function createPipeline(deps: PipelineDeps) {
     const subject = limitSubjectOf(job.caller.user, job.caller.key);
     const info = job as JobInfo<unknown>;
     const { state, key, hit, reservation: entryReservation } = await enter(job, subject, { coalesce: false });
+    entered(started);
     if (hit) return { cache: "hit", rateLimit: state, chunks: streaming.replay(job, hit, codec, started) };
 
     // Held by the entry: a stream is not coalesced, so it never waits for another call.

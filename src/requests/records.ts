@@ -46,6 +46,7 @@ function recordOf(
     cached: outcome.cached,
     latencyMs: Math.round(performance.now() - started.ms),
     upstreamMs: outcome.upstreamMs,
+    entryMs: started.entryMs,
     retries: outcome.progress?.retries ?? 0,
     attempts: outcome.progress?.attempts ?? [],
     metadata: job.metadata,

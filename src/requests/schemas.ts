@@ -198,6 +198,13 @@ export const requestObjectSchema = z
       .optional()
       .describe("GET /requests/{id} only: the API it came through"),
     upstream_ms: z.number().nullable().optional().describe("GET /requests/{id} only: time spent on the upstream"),
+    entry_ms: z
+      .number()
+      .nullable()
+      .optional()
+      .describe(
+        "GET /requests/{id} only: time spent on the limits and the cache lookup (one round trip); null when not measured",
+      ),
     user_id: z.string().optional().describe("/admin/requests only: whose request"),
   })
   .meta({ id: "Request" });

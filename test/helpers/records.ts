@@ -24,6 +24,7 @@ export function requestRecord(userId: string, overrides: Partial<RequestRecord> 
     cached: false,
     latencyMs: 10,
     upstreamMs: 8,
+    entryMs: 0.4,
     retries: 0,
     attempts: [],
     metadata: {},

@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { getRouteApi, Link, useCanGoBack, useRouter } from "@tanstack/react-router";
 import { type ReactNode, useId, useState } from "react";
 import { api } from "../api.ts";
-import type { RequestDetail, RequestSource, Timings } from "../api-types.ts";
+import type { RequestDetail, RequestSource } from "../api-types.ts";
 import { formatCount, formatDateTime, formatJson, formatMs, formatUsd } from "../format.ts";
 import { isAdmin, scopeOf, useSession } from "../session.tsx";
 import { ErrorNote, Loading, Page } from "../ui.tsx";
@@ -172,53 +172,36 @@ interface Share {
   key: string;
   name: string;
   ms: number;
-  tone: "limits" | "cache" | "upstream" | "store" | "service";
+  tone: "entry" | "upstream" | "service";
 }
 
-const phases: { key: keyof Timings; name: string; tone: Share["tone"] }[] = [
-  { key: "limits_ms", name: "Limits", tone: "limits" },
-  { key: "cache_ms", name: "Cache lookup", tone: "cache" },
-  { key: "upstream_ms", name: "Upstream", tone: "upstream" },
-  { key: "store_ms", name: "Storing", tone: "store" },
-];
-
 /**
- * Where the latency went: the measured phases when the service recorded them (what they leave over is the service's
- * other work), else the upstream's share against the service's own time. null: nothing to split it by.
+ * Where the latency went: the entry (limits and cache lookup, one round trip), the upstream, and what they leave
+ * over (the service's other work). Records stored before the entry was measured split only by the upstream.
+ * null: nothing to split it by.
  */
 function sharesOf(request: RequestDetail): { shares: Share[]; note?: string } | null {
   const total = request.latency_ms;
-  const timings = request.timings;
-  if (timings) {
-    const measured = phases.flatMap(({ key, name, tone }) => {
-      const ms = timings[key];
-      return ms === null || ms === undefined ? [] : [{ key, name, ms, tone }];
+  const measured: Share[] = [];
+  if (typeof request.entry_ms === "number") {
+    measured.push({ key: "entry", name: "Limits and cache lookup", ms: request.entry_ms, tone: "entry" });
+  }
+  if (typeof request.upstream_ms === "number") {
+    measured.push({
+      key: "upstream",
+      name: `Upstream (${request.provider})`,
+      ms: request.upstream_ms,
+      tone: "upstream",
     });
-    if (measured.length > 0) {
-      const rest = total - measured.reduce((sum, share) => sum + share.ms, 0);
-      return {
-        shares:
-          rest > 0 ? [...measured, { key: "other", name: "Other service work", ms: rest, tone: "service" }] : measured,
-      };
-    }
   }
-  const upstream = request.upstream_ms;
-  const upstreamName = `Upstream (${request.provider})`;
-  if (typeof upstream === "number") {
-    return {
-      shares: [
-        { key: "upstream", name: upstreamName, ms: upstream, tone: "upstream" },
-        { key: "service", name: "This service", ms: Math.max(0, total - upstream), tone: "service" },
-      ],
-    };
+  const note = request.cached ? "Answered from the cache: no upstream call was made." : undefined;
+  if (measured.length === 0) {
+    return request.cached
+      ? { shares: [{ key: "service", name: "This service", ms: total, tone: "service" }], note }
+      : null;
   }
-  if (request.cached) {
-    return {
-      shares: [{ key: "service", name: "This service", ms: total, tone: "service" }],
-      note: "Answered from the cache: no upstream call was made.",
-    };
-  }
-  return null;
+  const rest = Math.max(0, total - measured.reduce((sum, share) => sum + share.ms, 0));
+  return { shares: [...measured, { key: "other", name: "Other service work", ms: rest, tone: "service" }], note };
 }
 
 const shareOf = (ms: number, total: number): string => (total > 0 ? ` (${Math.round((ms / total) * 100)}%)` : "");
@@ -230,7 +213,7 @@ function TimingsBar({ request }: { request: RequestDetail }) {
   if (!split) {
     return (
       <p className="muted">
-        {formatMs(total)} in all. No upstream time was recorded for this request, so it cannot be split.
+        {formatMs(total)} in all. No part of its time was recorded for this request, so it cannot be split.
       </p>
     );
   }
@@ -241,7 +224,8 @@ function TimingsBar({ request }: { request: RequestDetail }) {
   return (
     <>
       <p className="timings-total">
-        <strong>{formatMs(total)}</strong> in all{note ? `. ${note}` : "."}
+        <strong>{formatMs(total)}</strong> in all{note ? `. ${note}` : "."} It ends when the record is ready to store:
+        the commit that the answer then waits for is not in it.
       </p>
       <div className="timings" role="img" aria-label={`Where its time went, of ${formatMs(total)}: ${words}`}>
         {shares.map((share) => (
