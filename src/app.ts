@@ -18,6 +18,7 @@ import { registerAnthropicRoutes } from "./http/anthropic.ts";
 import { registerModelRoutes } from "./http/models.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
+import { registerBatchRoutes } from "./http/batches.ts";
 import { securityHeaders } from "./http/security-headers.ts";
 import { registerDashboard } from "./http/dashboard.ts";
 import { createSessionAuth, registerSessionRoutes } from "./http/session.ts";
@@ -141,7 +142,17 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     waitMs: config.IDEMPOTENCY_WAIT_MS,
     logger: services.logger,
   });
-  registerRequestRoutes(app, { requestService: services.requestService, requests: services.requests, idempotency });
+  registerRequestRoutes(app, {
+    requestService: services.requestService,
+    acceptance: services.acceptance,
+    requests: services.requests,
+    idempotency,
+  });
+  registerBatchRoutes(app, {
+    acceptance: services.acceptance,
+    batches: services.batches,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  });
   registerOpenAIRoutes(app, { requestService: services.requestService, idempotency });
   registerModelRoutes(app, { provider: services.provider });
   registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });

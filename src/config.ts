@@ -117,6 +117,12 @@ export const configSchema = z.object({
   BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, int(1024).default(1024 * 1024)),
   KEY_CACHE_TTL_MS: z.preprocess(emptyAsUndefined, int(0).default(10_000)),
   SESSION_TTL_HOURS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(8760).default(12)),
+  // Queued requests (Prefer: respond-async, batches): how many this instance runs at once, how long a running one
+  // may go without finishing before another worker takes it up (its worker is presumed dead: keep it above
+  // UPSTREAM_TOTAL_TIMEOUT_MS), and how often an idle worker looks for work.
+  QUEUE_CONCURRENCY: z.preprocess(emptyAsUndefined, int(0).max(1000).default(4)),
+  QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, int(2).default(900)),
+  QUEUE_POLL_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(500).default(1000)),
   CORS_ORIGINS: z.preprocess(emptyAsUndefined, corsOrigins.default([])),
   AUTH_FAILURE_LIMIT: z.preprocess(emptyAsUndefined, int(0).default(20)),
   AUTH_FAILURE_BLOCK_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(300)),

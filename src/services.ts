@@ -7,6 +7,11 @@ import { createDatabase, type Database, isRowRejection, migrateDatabase } from "
 import { createRequestRepository, type RequestRepository, reducedRecord } from "./db/requests.ts";
 import { createRequestWriter, type RequestWriter } from "./db/request-writer.ts";
 import { createRollupFolder } from "./db/rollup-folder.ts";
+import { createQueuedRequestRepository } from "./db/queued-requests.ts";
+import { type BatchRepository, createBatchRepository } from "./db/batches.ts";
+import { type Acceptance, createAcceptance } from "./queue/accept.ts";
+import { type JobQueue, startJobQueue } from "./queue/job-queue.ts";
+import { createQueuedRunner } from "./queue/run-queued.ts";
 import { createSessionRepository, type SessionRepository } from "./db/sessions.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createOverviewRepository, type OverviewRepository } from "./db/overview.ts";
@@ -34,6 +39,9 @@ import { createSingleFlight } from "./requests/single-flight.ts";
 /** Batches stored within this long of each other are added to the usage rollups in one fold. */
 const rollupFoldDelayMs = 1_000;
 
+/** How long a shutdown waits for this instance's running queued requests; the rest are taken up again later. */
+const queueStopTimeoutMs = 20_000;
+
 export interface Services {
   logger: Logger;
   metrics: Metrics;
@@ -56,6 +64,11 @@ export interface Services {
   authFailures: AuthFailureLimiter;
   requestService: RequestService;
   readinessChecks: Record<string, () => Promise<void>>;
+  /** The queue of requests run in the background (every instance also works it). */
+  queue: JobQueue;
+  /** Accepts requests into the queue: `Prefer: respond-async` and batches. */
+  acceptance: Acceptance;
+  batches: BatchRepository;
   idempotencyStore: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -189,6 +202,37 @@ export async function createServices(config: Config, options: CreateServicesOpti
     }),
   });
 
+  const queue = await startJobQueue({
+    database,
+    visibilityTimeoutSeconds: config.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    pollIntervalMs: config.QUEUE_POLL_INTERVAL_MS,
+    onError: throttledWarning(logger, "the request queue failed; it keeps trying"),
+  });
+  metrics.queue.depth = () => queue.depth();
+  const queued = createQueuedRequestRepository(database.statements);
+  const acceptance = createAcceptance({
+    database,
+    queue,
+    queued,
+    defaultChatModel: config.DEFAULT_CHAT_MODEL,
+    defaultEmbedModel: config.DEFAULT_EMBED_MODEL,
+    providerOf: (model) => provider.nameOf?.(model) ?? provider.name,
+  });
+  await queue.work(
+    config.QUEUE_CONCURRENCY,
+    createQueuedRunner({
+      database,
+      queue,
+      queued,
+      users,
+      apiKeys,
+      requestService,
+      writeRecord: (record) => writer.write(record),
+      metrics,
+      logger,
+    }),
+  );
+
   const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping() };
   if (redis) {
     readinessChecks.redis = async () => {
@@ -216,10 +260,15 @@ export async function createServices(config: Config, options: CreateServicesOpti
     authFailures,
     requestService,
     readinessChecks,
+    queue,
+    acceptance,
+    batches: createBatchRepository(database.statements),
     idempotencyStore: redis
       ? createRedisIdempotencyStore(redis, config.IDEMPOTENCY_TTL_SECONDS)
       : createMemoryIdempotencyStore(config.IDEMPOTENCY_TTL_SECONDS),
     async close() {
+      // Running queued requests finish and are stored first; the writer then flushes them.
+      await queue.stop(queueStopTimeoutMs).catch((error: unknown) => logger.warn({ err: error }, "queue stop failed"));
       await writer.close();
       await rollupFolder.close();
       await provider.close();

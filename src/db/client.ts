@@ -30,6 +30,16 @@ export interface Database {
   writer: StatementRunner;
   /** Any other hand-built statement: the pool on PostgreSQL (a statement here never waits behind a batch), PGlite's one connection. */
   statements: StatementRunner;
+  /**
+   * Runs `work` in one transaction on a connection of its own (PGlite's one connection, leased: nothing else runs
+   * meanwhile): committed when it resolves, rolled back when it rejects.
+   */
+  transaction<T>(work: (runner: StatementRunner) => Promise<T>): Promise<T>;
+  /**
+   * Statements for a library that sends its own SQL (the job queue): one statement with parameters, or without them
+   * any number in one string (its schema scripts).
+   */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   /** Resolves when the database answers a trivial query; rejects otherwise (for /ready). */
   ping(): Promise<void>;
   /** Ends the pool or closes PGlite. Idempotent. */
@@ -96,6 +106,8 @@ function openPostgres(databaseUrl: string, options: DatabaseOptions): Database {
     db,
     writer,
     statements: pool,
+    transaction: (work) => inTransaction(() => pool.connect(), work),
+    executeSql: (text, values) => pool.query(text, values),
     async ping() {
       await pool.query("select 1");
     },
@@ -153,6 +165,13 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     db,
     writer: client,
     statements: client,
+    transaction: (work) => inTransaction(() => client.connect(), work),
+    async executeSql(text, values) {
+      if (values && values.length > 0) return client.query(text, values);
+      // PGlite's query takes one statement; several come through exec (the simple query protocol).
+      const results = await client.exec(text);
+      return { rows: results.at(-1)?.rows ?? [] };
+    },
     async ping() {
       await client.query("select 1");
     },
@@ -164,6 +183,35 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     serialized(() => migrateNodePg(pgliteDb, { migrationsFolder })),
   );
   return database;
+}
+
+interface Leased {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  release(error?: Error): void;
+}
+
+async function inTransaction<T>(
+  connect: () => Promise<Leased>,
+  work: (runner: StatementRunner) => Promise<T>,
+): Promise<T> {
+  const connection = await connect();
+  let broken: Error | undefined;
+  try {
+    await connection.query("begin");
+    const result = await work({ query: (query) => connection.query(query.text, query.values) });
+    await connection.query("commit");
+    return result;
+  } catch (error) {
+    try {
+      await connection.query("rollback");
+    } catch (rollbackError) {
+      // A connection that cannot even roll back is not given back to the pool.
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    }
+    throw error;
+  } finally {
+    connection.release(broken);
+  }
 }
 
 /**

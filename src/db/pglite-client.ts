@@ -138,6 +138,14 @@ export class PgliteWorkerPool {
     return this.#whenFree(() => this.#send(queryRequest(query, params)));
   }
 
+  /**
+   * Several statements in one string, without parameters, as PostgreSQL's simple query protocol runs them (`query`
+   * takes one statement): what a library's schema script sends. The results of each statement, in order.
+   */
+  exec(sql: string): Promise<PgliteResults[]> {
+    return this.#whenFree(() => this.#send({ op: "exec", sql }));
+  }
+
   /** Leases the connection once the queries and leases asked for earlier are through. */
   connect(): Promise<PgliteConnection> {
     return this.#whenFree(() => {

@@ -21,11 +21,13 @@ export type WorkerRequest =
       /** Type OIDs to hand back as the text PostgreSQL sent instead of parsing them (parsers cannot cross threads). */
       rawTypes: readonly number[];
     }
+  /** Several statements in one string, without parameters (PGlite's exec: the simple query protocol). */
+  | { id: number; op: "exec"; sql: string }
   | { id: number; op: "close" };
 
 export type WorkerReply =
   | { type: "ready" }
-  | { type: "result"; id: number; result: Results | null }
+  | { type: "result"; id: number; result: Results | Results[] | null }
   | { type: "error"; id: number; error: SerializedError };
 
 /**
@@ -72,13 +74,15 @@ async function answer(request: WorkerRequest): Promise<void> {
   if (request.op === "close") port.close();
 }
 
-function run(request: WorkerRequest): Promise<Results | null> {
+function run(request: WorkerRequest): Promise<Results | Results[] | null> {
   switch (request.op) {
     case "query":
       return db.query(request.sql, request.params, {
         rowMode: request.rowMode,
         parsers: request.rawTypes.length > 0 ? rawParsers(request.rawTypes) : undefined,
       });
+    case "exec":
+      return db.exec(request.sql);
     case "close":
       return db.close().then(() => null);
   }

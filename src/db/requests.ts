@@ -12,9 +12,9 @@ export { InvalidCursorError };
 export interface RequestRepository {
   /**
    * Stores the records in one multi-row INSERT (more than `maxRowsPerStatement` rows: one per chunk). An id that
-   * is already stored is skipped (`ON CONFLICT (id) DO NOTHING`), so retrying a batch never duplicates.
-   * Resolves to the number of rows actually inserted. The same statement adds the inserted rows to the usage
-   * rollups (usage-rollups.ts).
+   * is already stored is skipped, so retrying a batch never duplicates, unless it is a queued or running request's:
+   * then the record replaces it. Resolves to the number of rows inserted or finished. The same statement queues
+   * those rows for the usage rollups (usage-rollups.ts).
    */
   insertMany(records: readonly RequestRecord[]): Promise<number>;
   /** The user's request; undefined when unknown, deleted, or another user's. */
@@ -86,9 +86,7 @@ export function createRequestRepository(
           // Small batches (one row at low load) are named, so each connection parses and plans them once:
           // ~0.08 ms off every commit. Larger ones vary too much in size to be worth keeping.
           name: batch.length <= maxPreparedRows ? `arh_insert_requests_${batch.length}` : undefined,
-          text: withUsageRollups(
-            `insert into requests (${insertColumns}) values ${tuples.join(",")} on conflict (id) do nothing`,
-          ),
+          text: withUsageRollups(`insert into requests (${insertColumns}) values ${tuples.join(",")} ${onConflict}`),
           values: params,
         });
         inserted += (result.rows[0] as { inserted: number } | undefined)?.inserted ?? 0;
@@ -112,6 +110,7 @@ export function createRequestRepository(
       if (query.status !== undefined) conditions.push(eq(requests.status, query.status));
       if (query.model !== undefined) conditions.push(eq(requests.model, query.model));
       if (query.provider !== undefined) conditions.push(eq(requests.provider, query.provider));
+      if (query.batchId !== undefined) conditions.push(eq(requests.batchId, query.batchId));
       if (query.from !== undefined) conditions.push(gte(requests.createdAt, query.from));
       if (query.to !== undefined) conditions.push(lt(requests.createdAt, query.to));
       // Everyone's requests page by id alone, newest first: ids are time-ordered, and the primary key serves the
@@ -197,6 +196,17 @@ const insertColumns = [
   "completed_at",
   "deleted_at",
 ].join(",");
+
+/**
+ * An id already stored is a retried batch (left as it is) or a queued request finishing (src/queue/): its queued or
+ * running row takes the final record. The RETURNING that feeds the rollups sees a row only when it was inserted or
+ * finished here, so a queued request counts once, when it is done.
+ */
+const onConflict = `on conflict (id) do update set (${insertColumns.replace(/^id,/, "")}) = (${insertColumns
+  .replace(/^id,/, "")
+  .split(",")
+  .map((column) => `excluded.${column}`)
+  .join(",")}) where requests.status in ('queued', 'running')`;
 
 /** jsonb values go as JSON text, so that a text input such as "123" stays text. */
 function rowValues(record: RequestRecord): unknown[] {

@@ -119,10 +119,14 @@ export const requests = pgTable(
     createdAt: createdAt(),
     completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
     deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
+    // Queued requests only: the batch it came in (POST /requests/batch), and the queue job running it now, so that
+    // a job taken up again after its worker died resumes it and no other job runs it at the same time.
+    batchId: text("batch_id"),
+    runToken: text("run_token"),
   },
   (t) => [
     check("requests_type_check", sql`${t.type} in ('chat', 'summarize', 'translate', 'classify', 'extract', 'embed')`),
-    check("requests_status_check", sql`${t.status} in ('completed', 'failed', 'cancelled')`),
+    check("requests_status_check", sql`${t.status} in ('queued', 'running', 'completed', 'failed', 'cancelled')`),
     check("requests_source_check", sql`${t.source} in ('native', 'openai', 'anthropic')`),
     // Newest-first list per user (keyset on created_at, id) and the per-day usage sums over a date range.
     // NULLS FIRST is PostgreSQL's default for DESC, so a plain `order by created_at desc, id desc` matches the index
@@ -141,11 +145,28 @@ export const requests = pgTable(
       t.createdAt.desc().nullsFirst(),
       t.id.desc().nullsFirst(),
     ),
+    // A batch's requests (its counts, its page of GET /requests?batch_id=); only queued requests have a batch.
+    index("requests_batch_idx").on(t.batchId, t.id.desc()).where(sql`${t.batchId} is not null`),
+    // A user's unfinished queued requests: how far back their next one goes in the queue (fair ordering).
+    index("requests_user_unfinished_idx").on(t.userId).where(sql`${t.status} in ('queued', 'running')`),
   ],
 );
+
+/** POST /requests/batch: up to 1,000 queued requests, counted by status from the requests themselves. */
+export const batches = pgTable("batches", {
+  id: text("id").primaryKey(),
+  userId: text("user_id")
+    .notNull()
+    .references(() => users.id),
+  apiKeyId: text("api_key_id"),
+  size: integer("size").notNull(),
+  metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+  createdAt: createdAt(),
+  cancelledAt: timestamp("cancelled_at", { withTimezone: true, mode: "date" }),
+});
 
 // The usage rollups (summed per hour and per day as requests are stored) have a module of their own.
 export * from "./usage-rollup-tables.ts";
 
-export const schema = { users, apiKeys, requests };
+export const schema = { users, apiKeys, requests, batches };
 export type Schema = typeof schema;

@@ -3,7 +3,8 @@
 export const requestTypes = ["chat", "summarize", "translate", "classify", "extract", "embed"] as const;
 export type RequestType = (typeof requestTypes)[number];
 
-export const requestStatuses = ["completed", "failed", "cancelled"] as const;
+/** `queued` and `running`: a request asked with `Prefer: respond-async`, not finished yet (src/queue/). */
+export const requestStatuses = ["queued", "running", "completed", "failed", "cancelled"] as const;
 export type RequestStatus = (typeof requestStatuses)[number];
 
 /** Which API the request came in through. */
@@ -95,6 +96,8 @@ export interface RequestListQuery {
   status?: RequestStatus;
   model?: string;
   provider?: string;
+  /** The requests of one batch (POST /requests/batch). */
+  batchId?: string;
   /** Created at or after. */
   from?: Date;
   /** Created before. */

@@ -81,13 +81,13 @@ const rolledUpColumns = [
 ] as const;
 
 /**
- * One statement that runs `insertRequests` (an `insert into requests … on conflict (id) do nothing`, without a
- * RETURNING clause) and queues what it inserted for the rollups. It returns one row, whose `inserted` is the number
+ * One statement that runs `statement` (an INSERT or UPDATE of requests without a RETURNING clause: the request
+ * writer's insert, a batch's cancellation) and queues the rows it wrote for the rollups. It returns one row, whose `inserted` is the number
  * of requests rows inserted, when it inserted any, and no row otherwise.
  */
-export function withUsageRollups(insertRequests: string): string {
+export function withUsageRollups(statement: string): string {
   return (
-    `with inserted as (${insertRequests} returning ${rolledUpColumns.map(([column]) => column).join(",")}) ` +
+    `with inserted as (${statement} returning ${rolledUpColumns.map(([column]) => column).join(",")}) ` +
     `insert into usage_rollup_queue (${rolledUpColumns.map(([, queued]) => queued).join(",")}) ` +
     `select ${rolledUpColumns.map(([column]) => `array_agg(${column})`).join(",")} from inserted ` +
     "having count(*) > 0 returning cardinality(created_ats) as inserted"

@@ -1,4 +1,4 @@
-import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import { and, eq, gte, lt, notInArray, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { requests } from "./schema.ts";
 import { roundUsd } from "../usd.ts";
@@ -58,8 +58,14 @@ const sums = {
 // The format is literal SQL, not a bound parameter, so GROUP BY 1 and the select list are the same expression.
 const day = sql<string>`to_char(${requests.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
 
+// Queued and running requests have used nothing yet; they count once done, as the rollups count them.
 const inRange = (range: UsageRange): SQL | undefined =>
-  and(eq(requests.userId, range.userId), gte(requests.createdAt, range.from), lt(requests.createdAt, range.to));
+  and(
+    eq(requests.userId, range.userId),
+    gte(requests.createdAt, range.from),
+    lt(requests.createdAt, range.to),
+    notInArray(requests.status, ["queued", "running"]),
+  );
 
 // Sums of many doubles carry float noise; stored costs have nine decimals, so sums are rounded to them too.
 export function createUsageRepository(db: Db): UsageRepository {

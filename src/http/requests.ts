@@ -19,9 +19,11 @@ import { callerOf } from "./auth.ts";
 import { answerHeaders, sseHeaders } from "./answer-headers.ts";
 import { callContext } from "./client-signal.ts";
 import type { IdempotencyHooks } from "./idempotency.ts";
+import type { Acceptance } from "../queue/accept.ts";
 
 export interface RequestRoutesDeps {
   requestService: RequestService;
+  acceptance: Acceptance;
   requests: RequestRepository;
   idempotency: IdempotencyHooks;
 }
@@ -39,10 +41,18 @@ export function cacheModeOf(request: FastifyRequest): CacheMode {
   return "use";
 }
 
+/** RFC 7240: whether `Prefer` asks for `respond-async` (preferences are comma-separated, names case-insensitive). */
+export function prefersAsync(prefer: string | undefined): boolean {
+  if (!prefer) return false;
+  return prefer
+    .split(",")
+    .some((preference) => preference.split(/[;=]/, 1)[0]?.trim().toLowerCase() === "respond-async");
+}
+
 type ListQuery = z.output<typeof listRequestsQuerySchema>;
 
 function listQuery(query: ListQuery, userId: string | undefined) {
-  const { limit, cursor, type, status, model, provider, from, to } = query;
+  const { limit, cursor, type, status, model, provider, from, to, batch_id } = query;
   return {
     limit,
     ...(userId !== undefined && { userId }),
@@ -51,6 +61,7 @@ function listQuery(query: ListQuery, userId: string | undefined) {
     ...(status !== undefined && { status }),
     ...(model !== undefined && { model }),
     ...(provider !== undefined && { provider }),
+    ...(batch_id !== undefined && { batchId: batch_id }),
     ...(from !== undefined && { from: new Date(from) }),
     ...(to !== undefined && { to: new Date(to) }),
   };
@@ -113,9 +124,17 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
           .string()
           .optional()
           .describe("A retry with the same key and body gets the first answer, and is not run or billed again (24 h)"),
+        prefer: z
+          .string()
+          .optional()
+          .describe(
+            "respond-async: answer 202 at once with the queued request; it runs in the background (poll " +
+              "GET /requests/{id}, or receive a webhook)",
+          ),
       }),
       response: {
         201: requestObjectSchema,
+        202: requestObjectSchema,
         ...errors,
         413: problemSchema,
         415: problemSchema,
@@ -128,6 +147,19 @@ export function registerRequestRoutes(app: FastifyInstance, deps: RequestRoutesD
       const caller = callerOf(request);
       const body = request.body;
       request.logFields = { userId: caller.user.id, type: body.type };
+      if (prefersAsync(request.headers.prefer)) {
+        if (body.stream === true) {
+          const message = "a request run in the background (Prefer: respond-async) cannot be streamed";
+          throw new AppError("invalid_request", `stream: ${message}`, { errors: [{ path: "stream", message }] });
+        }
+        const queued = await deps.acceptance.one(caller, body, cacheModeOf(request));
+        request.logFields.requestRecordId = queued.id;
+        return reply
+          .code(202)
+          .header("location", `/requests/${queued.id}`)
+          .header("preference-applied", "respond-async")
+          .send(formatRequest(queued));
+      }
       const context = callContext(cacheModeOf(request), reply);
 
       if ((body.type === "chat" || body.type === "summarize" || body.type === "translate") && body.stream) {

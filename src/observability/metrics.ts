@@ -6,6 +6,8 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "arh_process_" });
+  // Where the queue's depth is read from when scraped: set once the queue has started (services.ts).
+  const queue: { depth?: () => Promise<number> } = {};
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
   return {
@@ -76,6 +78,21 @@ export function createMetrics() {
       name: "arh_upstream_circuit_open",
       help: "1 while a provider's circuit is open (calls fail fast, or one probe is out), 0 while it is closed",
       labelNames: ["provider"] as const,
+      registers: [registry],
+    }),
+    queue,
+    queueDepth: new Gauge({
+      name: "arh_queue_depth",
+      help: "Queued requests waiting to run (every instance's), read from the queue when scraped",
+      registers: [registry],
+      async collect() {
+        if (queue.depth) this.set(await queue.depth().catch(() => Number.NaN));
+      },
+    }),
+    queueWait: new Histogram({
+      name: "arh_queue_wait_seconds",
+      help: "Time from a queued request's acceptance to a worker starting it",
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400],
       registers: [registry],
     }),
   };

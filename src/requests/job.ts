@@ -71,6 +71,8 @@ export interface Job<T> {
    */
   estimate(): { body: EstimateBody; maxOutputTokens: number };
   size?: PromptSize;
+  /** A queued request (src/queue/) run now: its record replaces the queued row, keeping its id and creation time. */
+  queued?: { id: string; createdAt: Date };
   /** Calls the upstream with this model (the job's own, or a fallback). */
   call(model: string, callOptions: CallOptions): Promise<Produced<T>>;
 }

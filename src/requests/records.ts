@@ -27,7 +27,7 @@ function recordOf(
   },
 ): RequestRecord {
   return {
-    id: newId("req"),
+    id: job.queued?.id ?? newId("req"),
     userId: job.caller.user.id,
     apiKeyId: job.caller.key?.id ?? null,
     type: job.type,
@@ -50,7 +50,7 @@ function recordOf(
     retries: outcome.progress?.retries ?? 0,
     attempts: outcome.progress?.attempts ?? [],
     metadata: job.metadata,
-    createdAt: started.at,
+    createdAt: job.queued?.createdAt ?? started.at,
     completedAt: new Date(),
     deletedAt: null,
   };

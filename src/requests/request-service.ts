@@ -45,6 +45,21 @@ export function createRequestService(deps: RequestServiceDeps) {
       return pipeline.stream(job, chatBody(request, job.model), textCodec);
     },
 
+    /**
+     * A queued request (src/queue/) run now: the same job as a direct one, its record taking the queued row's place
+     * (same id and creation time).
+     */
+    runQueued(
+      caller: Caller,
+      request: CreateRequest,
+      queued: { id: string; createdAt: Date },
+      context: CallContext,
+    ): Promise<Outcome<unknown>> {
+      const { job } = nativeJob(caller, request, context);
+      job.queued = { id: queued.id, createdAt: queued.createdAt };
+      return pipeline.run(job);
+    },
+
     /** POST /v1/chat/completions: the answer is OpenAI's completion object. */
     chatCompletion(caller: Caller, asked: ChatCompletionRequest, context: CallContext) {
       return pipeline.run(openAIJobs.chat(caller, asked, context).job);

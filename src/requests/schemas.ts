@@ -222,6 +222,7 @@ export const listRequestsQuerySchema = z.strictObject({
   provider: storableString().min(1).max(100).optional(),
   from: z.iso.datetime({ offset: true }).optional().describe("Created at or after (ISO 8601)"),
   to: z.iso.datetime({ offset: true }).optional().describe("Created before (ISO 8601)"),
+  batch_id: storableString().min(1).max(100).optional().describe("The requests of one batch (bat_…)"),
 });
 
 export const adminListRequestsQuerySchema = listRequestsQuerySchema.extend({

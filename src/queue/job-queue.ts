@@ -1,0 +1,126 @@
+import PgBoss from "pg-boss";
+import type { Database, StatementRunner } from "../db/client.ts";
+
+/**
+ * The durable queue of requests to run in the background: pg-boss, in the service's own PostgreSQL (or PGlite), in
+ * its own schema `pgboss`. A job holds only a request's id (the request itself is its `queued` row), so a job and
+ * the row it runs are written in one transaction. Every instance is a worker. pg-boss hands a job to one worker at a
+ * time (SKIP LOCKED); a job whose worker died (active past `visibilityTimeoutSeconds`) is handed out again.
+ */
+
+export const requestQueueName = "requests";
+
+/** What a job says about its request. */
+export interface RequestJobData {
+  requestId: string;
+  /** Cache-Control of the accepting call: `use`, `refresh` or `bypass`. */
+  cacheMode: "use" | "refresh" | "bypass";
+  /** Its place among its user's queued requests (fair ordering); a rescheduled job keeps it. */
+  priority: number;
+}
+
+export interface NewRequestJob {
+  data: RequestJobData;
+  /** Not before this time (a rescheduled job waiting on its user's limits). */
+  startAfter?: Date;
+}
+
+export interface JobQueueOptions {
+  database: Database;
+  visibilityTimeoutSeconds: number;
+  pollIntervalMs: number;
+  onError(error: Error): void;
+}
+
+export interface RequestJob {
+  /** The job's id: a job taken up again after its worker died keeps it. */
+  id: string;
+  data: RequestJobData;
+}
+
+export interface JobQueue {
+  /** Adds jobs inside the caller's transaction (`runner`), so they exist exactly when what they run was stored. */
+  add(runner: StatementRunner, jobs: readonly NewRequestJob[]): Promise<void>;
+  /** Starts `concurrency` workers in this process, each running one job at a time with `handle`. */
+  work(concurrency: number, handle: (job: RequestJob) => Promise<void>): Promise<void>;
+  /** Wakes this process's idle workers now (after jobs were added here) instead of at their next poll. */
+  wake(): void;
+  /** Jobs waiting to run (created or waiting to retry), every instance's. */
+  depth(): Promise<number>;
+  /** Stops taking jobs, waits up to `timeoutMs` for the running ones, then stops. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue> {
+  const { database } = options;
+  const visibility = options.visibilityTimeoutSeconds;
+  const boss = new PgBoss({
+    db: { executeSql: (text, values) => database.executeSql(text, values) },
+    schema: "pgboss",
+    // Jobs expired (worker presumed dead) are found by maintenance: often enough that one is taken up again soon
+    // after its visibility timeout.
+    maintenanceIntervalSeconds: Math.max(1, Math.min(60, Math.floor(visibility / 3))),
+    monitorStateIntervalSeconds: 60,
+    archiveCompletedAfterSeconds: 3600,
+    deleteAfterDays: 7,
+  });
+  boss.on("error", options.onError);
+  await boss.start();
+  await boss.createQueue(requestQueueName, {
+    name: requestQueueName,
+    expireInSeconds: visibility,
+    // A handler throws only when the service could not do its part (the database away): try again, backing off.
+    // A request's own failure (the model's) is recorded as failed and completes its job.
+    retryLimit: 50,
+    retryDelay: 2,
+    retryBackoff: true,
+  });
+  const workers: string[] = [];
+
+  return {
+    async add(runner, jobs) {
+      if (jobs.length === 0) return;
+      const db = { executeSql: (text: string, values: unknown[]) => runner.query({ text, values }) };
+      await boss.insert(
+        jobs.map((job) => ({
+          name: requestQueueName,
+          data: job.data,
+          priority: job.data.priority,
+          ...(job.startAfter && { startAfter: job.startAfter }),
+          expireInSeconds: visibility,
+          retryLimit: 50,
+          retryDelay: 2,
+          retryBackoff: true,
+        })),
+        { db },
+      );
+    },
+
+    async work(concurrency, handle) {
+      for (let i = 0; i < concurrency; i++) {
+        let self: string | undefined;
+        self = await boss.work<RequestJobData>(
+          requestQueueName,
+          { batchSize: 1, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
+          async ([job]) => {
+            if (!job) return;
+            await handle({ id: job.id, data: job.data });
+            // A worker that just ran a job looks for the next at once; only an idle one waits for its next poll.
+            if (self) boss.notifyWorker(self);
+          },
+        );
+        workers.push(self);
+      }
+    },
+
+    wake() {
+      for (const worker of workers) boss.notifyWorker(worker);
+    },
+
+    depth: () => boss.getQueueSize(requestQueueName),
+
+    async stop(timeoutMs) {
+      await boss.stop({ graceful: true, wait: true, close: false, timeout: Math.max(1000, timeoutMs) });
+    },
+  };
+}
