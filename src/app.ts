@@ -19,6 +19,7 @@ import { registerModelRoutes } from "./http/models.ts";
 import { registerOpenAIRoutes } from "./http/openai.ts";
 import { registerRequestRoutes } from "./http/requests.ts";
 import { registerBatchRoutes } from "./http/batches.ts";
+import { registerWebhookRoutes } from "./http/webhooks.ts";
 import { securityHeaders } from "./http/security-headers.ts";
 import { registerDashboard } from "./http/dashboard.ts";
 import { createSessionAuth, registerSessionRoutes } from "./http/session.ts";
@@ -153,6 +154,7 @@ export async function buildApp({ config, services }: BuildAppOptions): Promise<F
     batches: services.batches,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
   });
+  registerWebhookRoutes(app, { webhooks: services.webhooks, webhookService: services.webhookService });
   registerOpenAIRoutes(app, { requestService: services.requestService, idempotency });
   registerModelRoutes(app, { provider: services.provider });
   registerAnthropicRoutes(app, { requestService: services.requestService, provider: services.provider, idempotency });

@@ -76,6 +76,18 @@ const trustProxy = z.string().transform((value, context): boolean | number | str
   return entries;
 });
 
+const flag = z.enum(["true", "false"]).transform((value) => value === "true");
+
+/** 32 bytes, base64: the key that seals webhook signing secrets at rest. */
+const secretKey = z.string().transform((value, context) => {
+  const key = Buffer.from(value.trim(), "base64");
+  if (key.length !== 32) {
+    context.addIssue({ code: "custom", message: "must be 32 bytes in base64 (openssl rand -base64 32)" });
+    return z.NEVER;
+  }
+  return key;
+});
+
 export const configSchema = z.object({
   PORT: z.preprocess(emptyAsUndefined, int(0).max(65535).default(8080)),
   HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default("127.0.0.1")),
@@ -123,6 +135,13 @@ export const configSchema = z.object({
   QUEUE_CONCURRENCY: z.preprocess(emptyAsUndefined, int(0).max(1000).default(4)),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, int(2).default(900)),
   QUEUE_POLL_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(500).default(1000)),
+  // Webhooks: whether their URLs may reach loopback and private networks (development only), the key that seals
+  // their secrets (unset: one made once and kept in the database), one delivery attempt's deadline, and the first
+  // retry's delay in seconds (doubling, 12 retries: about a day at the default).
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.preprocess(emptyAsUndefined, flag.default(false)),
+  WEBHOOK_SECRET_KEY: z.preprocess(emptyAsUndefined, secretKey.optional()),
+  WEBHOOK_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(100).max(60_000).default(10_000)),
+  WEBHOOK_RETRY_DELAY_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(15)),
   CORS_ORIGINS: z.preprocess(emptyAsUndefined, corsOrigins.default([])),
   AUTH_FAILURE_LIMIT: z.preprocess(emptyAsUndefined, int(0).default(20)),
   AUTH_FAILURE_BLOCK_SECONDS: z.preprocess(emptyAsUndefined, int(1).default(300)),

@@ -23,12 +23,12 @@ export function randomToken(length: number): string {
  * Ids are a prefix, a 9-character base36 millisecond timestamp (sortable until the year 5188) and 12 random
  * base36 characters. Time-ordered ids keep the primary-key index append-mostly.
  */
-export function newId(prefix: "req" | "usr" | "key" | "ses" | "bat"): string {
+export function newId(prefix: "req" | "usr" | "key" | "ses" | "bat" | "whk" | "msg"): string {
   return `${prefix}_${Date.now().toString(36).padStart(9, "0")}${randomToken(randomLength)}`;
 }
 
-const idPattern = /^(req|usr|key|bat)_[0-9a-z]{21}$/;
+const idPattern = /^(req|usr|key|bat|whk|msg)_[0-9a-z]{21}$/;
 
-export function isId(prefix: "req" | "usr" | "key" | "bat", value: string): boolean {
+export function isId(prefix: "req" | "usr" | "key" | "bat" | "whk" | "msg", value: string): boolean {
   return idPattern.test(value) && value.startsWith(`${prefix}_`);
 }

@@ -12,6 +12,10 @@ import { type BatchRepository, createBatchRepository } from "./db/batches.ts";
 import { type Acceptance, createAcceptance } from "./queue/accept.ts";
 import { type JobQueue, startJobQueue } from "./queue/job-queue.ts";
 import { createQueuedRunner } from "./queue/run-queued.ts";
+import { createWebhookRepository, type WebhookRepository } from "./db/webhooks.ts";
+import { createSecretBox } from "./webhooks/signing.ts";
+import { createWebhookService, type WebhookService } from "./webhooks/webhooks.ts";
+import { randomBytes } from "node:crypto";
 import { createSessionRepository, type SessionRepository } from "./db/sessions.ts";
 import { createUsageRepository, type UsageRepository } from "./db/usage.ts";
 import { createOverviewRepository, type OverviewRepository } from "./db/overview.ts";
@@ -69,6 +73,9 @@ export interface Services {
   /** Accepts requests into the queue: `Prefer: respond-async` and batches. */
   acceptance: Acceptance;
   batches: BatchRepository;
+  /** Users' webhooks: registration and the deliveries of their queued requests' events. */
+  webhooks: WebhookRepository;
+  webhookService: WebhookService;
   idempotencyStore: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -206,7 +213,28 @@ export async function createServices(config: Config, options: CreateServicesOpti
     database,
     visibilityTimeoutSeconds: config.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     pollIntervalMs: config.QUEUE_POLL_INTERVAL_MS,
+    deliveryRetryDelaySeconds: config.WEBHOOK_RETRY_DELAY_SECONDS,
+    // A delivery job outlives its attempt's deadline before another worker may take it for orphaned.
+    deliveryVisibilitySeconds: Math.ceil(config.WEBHOOK_TIMEOUT_MS / 1000) + 5,
     onError: throttledWarning(logger, "the request queue failed; it keeps trying"),
+  });
+  const webhookRepository = createWebhookRepository(database.statements);
+  const webhookService = createWebhookService({
+    database,
+    webhooks: webhookRepository,
+    requests,
+    queue,
+    secretBox: createSecretBox(
+      config.WEBHOOK_SECRET_KEY ??
+        Buffer.from(
+          await webhookRepository.serviceKey("webhook_secret_key", () => randomBytes(32).toString("base64")),
+          "base64",
+        ),
+    ),
+    allowPrivateNetworks: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    metrics,
+    logger,
   });
   metrics.queue.depth = () => queue.depth();
   const queued = createQueuedRequestRepository(database.statements);
@@ -228,10 +256,12 @@ export async function createServices(config: Config, options: CreateServicesOpti
       apiKeys,
       requestService,
       writeRecord: (record) => writer.write(record),
+      onFinished: (requestId) => webhookService.requestFinished(requestId),
       metrics,
       logger,
     }),
   );
+  await queue.workDeliveries(config.QUEUE_CONCURRENCY, (job) => webhookService.attempt(job));
 
   const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping() };
   if (redis) {
@@ -263,6 +293,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
     queue,
     acceptance,
     batches: createBatchRepository(database.statements),
+    webhooks: webhookRepository,
+    webhookService,
     idempotencyStore: redis
       ? createRedisIdempotencyStore(redis, config.IDEMPOTENCY_TTL_SECONDS)
       : createMemoryIdempotencyStore(config.IDEMPOTENCY_TTL_SECONDS),

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import pg from "pg";
+import { Webhook } from "standardwebhooks";
 import { startMockUpstream, type MockUpstream } from "../src/mock-upstream/server.ts";
 import { createTestPostgres, type TestPostgres } from "./helpers/databases.ts";
 import { type ServiceProcess, startServiceProcess } from "./helpers/service-process.ts";
@@ -17,6 +20,9 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
   let upstream: MockUpstream;
   const adminKey = "admin-key-for-the-queue-durability-test";
   const services: ServiceProcess[] = [];
+  let receiver: Server;
+  /** Every delivery the receiver got: its message id, the request it is about, and whether its signature holds. */
+  const delivered: Array<{ messageId: string; requestId: string; body: string; headers: Record<string, string> }> = [];
 
   const start = async () => {
     const service = await startServiceProcess({
@@ -30,6 +36,10 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
         // A running request whose worker died is taken up again after this long.
         QUEUE_VISIBILITY_TIMEOUT_SECONDS: "3",
         QUEUE_POLL_INTERVAL_MS: "500",
+        // The webhook receiver is this test, on loopback.
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
+        WEBHOOK_TIMEOUT_MS: "2000",
+        WEBHOOK_RETRY_DELAY_SECONDS: "1",
       },
     });
     services.push(service);
@@ -37,13 +47,15 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
     return service;
   };
 
-  const call = async (service: ServiceProcess, method: string, path: string, key: string, body?: unknown) => {
+  const call = async (service: ServiceProcess, method: string, path: string, key: string, sent?: unknown) => {
     const answer = await fetch(`${service.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${key}`, ...(sent !== undefined && { "content-type": "application/json" }) },
+      body: sent === undefined ? undefined : JSON.stringify(sent),
     });
-    return { status: answer.status, body: (await answer.json()) as Record<string, unknown> & { counts: any } };
+    type Counts = { completed: number; running: number; queued: number };
+    const body = (await answer.json()) as Record<string, unknown> & { counts: Counts };
+    return { status: answer.status, body };
   };
 
   before(async () => {
@@ -51,10 +63,24 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
     redis = await startThrowawayRedis();
     // Slow enough that requests are mid-call when the instances die.
     upstream = await startMockUpstream({ port: 0, apiKey: "sk-durability", latencyMs: 400 });
+    receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => {
+        body += chunk.toString("utf8");
+      });
+      request.on("end", () => {
+        const headers = request.headers as Record<string, string>;
+        const requestId = (JSON.parse(body) as { data: { id: string } }).data.id;
+        delivered.push({ messageId: headers["webhook-id"] ?? "", requestId, body, headers });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   });
   after(async () => {
     for (const service of services) await service.kill();
     await upstream?.close();
+    await new Promise((resolve) => receiver?.close(resolve));
     await redis?.close();
     await database?.close();
   });
@@ -63,6 +89,9 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
     const [first, second] = [await start(), await start()];
     const user = await call(first, "POST", "/admin/users", adminKey, { email: `durable-${Date.now()}@example.com` });
     const key = String((await call(first, "POST", `/admin/users/${user.body.id}/keys`, adminKey, {})).body.key);
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const webhook = await call(first, "POST", "/me/webhooks", key, { url: hookUrl });
+    assert.equal(webhook.status, 201, JSON.stringify(webhook.body));
 
     const size = 60;
     const entries = Array.from({ length: size }, (_, i) => ({ type: "summarize", input: `durable request ${i}` }));
@@ -125,6 +154,26 @@ describe("queued requests through kill -9 and a Redis restart (PostgreSQL + Redi
     } finally {
       await client.end();
     }
+    // Every request's completion reached the webhook, signed, however the kills fell between finishing and sending.
+    const hookDeadline = Date.now() + 30_000;
+    while (new Set(delivered.map((d) => d.requestId)).size < size) {
+      assert.ok(Date.now() < hookDeadline, `${new Set(delivered.map((d) => d.requestId)).size} of ${size} delivered`);
+      await delay(100);
+    }
+    const verifier = new Webhook(String(webhook.body.secret));
+    for (const delivery of delivered) verifier.verify(delivery.body, delivery.headers);
+    const messagesPerRequest = new Map<string, Set<string>>();
+    for (const delivery of delivered) {
+      const ids = messagesPerRequest.get(delivery.requestId) ?? new Set<string>();
+      ids.add(delivery.messageId);
+      messagesPerRequest.set(delivery.requestId, ids);
+    }
+    // A delivery cut short by a kill may arrive twice, always as the same message (receivers dedupe on webhook-id).
+    assert.ok(
+      [...messagesPerRequest.values()].every((ids) => ids.size === 1),
+      "one message per request",
+    );
+
     const calls = upstream.stats().requests["POST /v1/chat/completions"] ?? 0;
     // Those cut short by the kill were called again (the upstream may bill those twice; the user is billed once).
     assert.ok(calls >= size, `${calls} upstream calls for ${size} requests`);

@@ -106,6 +106,8 @@ export interface QueuedRequestRepository {
   release(id: string, token: string, runner?: StatementRunner): Promise<boolean>;
   /** Whether the request is done: completed, failed or cancelled (or gone). */
   isFinished(id: string): Promise<boolean>;
+  /** Whether the job `token` ran the request to completion or failure. */
+  finishedBy(id: string, token: string): Promise<boolean>;
   /** How many of the user's requests are queued or running: how far back their next one goes (fair ordering). */
   unfinished(userId: string): Promise<number>;
 }
@@ -160,6 +162,14 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
       const { rows } = await runner.query({ text: "select status from requests where id = $1", values: [id] });
       const status = (rows[0] as { status: string } | undefined)?.status;
       return status !== "queued" && status !== "running";
+    },
+
+    async finishedBy(id, token) {
+      const { rows } = await runner.query({
+        text: "select 1 from requests where id = $1 and run_token = $2 and status in ('completed', 'failed')",
+        values: [id, token],
+      });
+      return rows.length > 0;
     },
 
     async unfinished(userId) {

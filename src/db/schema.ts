@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  bigserial,
   boolean,
   check,
   customType,
@@ -10,6 +11,7 @@ import {
   real,
   text,
   timestamp,
+  uniqueIndex,
 } from "drizzle-orm/pg-core";
 import { fromStoredJson, toStorableJson } from "./storable-json.ts";
 import type { AttemptRecord, RequestSource, RequestStatus, RequestType, Role, StoredError } from "./types.ts";
@@ -168,5 +170,80 @@ export const batches = pgTable("batches", {
 // The usage rollups (summed per hour and per day as requests are stored) have a module of their own.
 export * from "./usage-rollup-tables.ts";
 
-export const schema = { users, apiKeys, requests, batches };
+/**
+ * A user's webhook: where the events of their queued requests are posted, signed (Standard Webhooks) with a secret
+ * stored sealed (src/webhooks/signing.ts), never in the clear. During a rotation the previous secret signs too.
+ */
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    events: text("events").array().notNull(),
+    secretSealed: text("secret_sealed").notNull(),
+    previousSecretSealed: text("previous_secret_sealed"),
+    previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("webhooks_user_idx").on(t.userId)],
+);
+
+/**
+ * The outbox: one row per event and webhook, written before anything is sent, so a delivery is never lost when the
+ * service dies between finishing a request and posting it. Its id is the message id the receiver sees
+ * (`webhook-id`), the same on every attempt; `payload` is the exact JSON posted each time.
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    requestId: text("request_id").notNull(),
+    event: text("event").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status").$type<"pending" | "delivered" | "failed">().notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: createdAt(),
+    lastAttemptAt: timestamp("last_attempt_at", { withTimezone: true, mode: "date" }),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_event_idx").on(t.webhookId, t.requestId, t.event),
+    index("webhook_deliveries_webhook_idx").on(t.webhookId, t.id.desc()),
+  ],
+);
+
+/** Each attempt of a delivery, as the receiver answered it. */
+export const webhookAttempts = pgTable(
+  "webhook_attempts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    deliveryId: text("delivery_id")
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: "cascade" }),
+    attemptedAt: timestamp("attempted_at", { withTimezone: true, mode: "date" }).notNull(),
+    statusCode: integer("status_code"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    responseBody: text("response_body").notNull(),
+  },
+  (t) => [index("webhook_attempts_delivery_idx").on(t.deliveryId, t.id)],
+);
+
+/**
+ * Keys the service makes for itself when none is configured, shared by every instance: `webhook_secret_key` seals
+ * webhook signing secrets when WEBHOOK_SECRET_KEY is unset.
+ */
+export const serviceKeys = pgTable("service_keys", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  createdAt: createdAt(),
+});
+
+export const schema = { users, apiKeys, requests, batches, webhooks, webhookDeliveries, webhookAttempts, serviceKeys };
 export type Schema = typeof schema;

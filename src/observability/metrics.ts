@@ -89,6 +89,12 @@ export function createMetrics() {
         if (queue.depth) this.set(await queue.depth().catch(() => Number.NaN));
       },
     }),
+    webhookDeliveries: new Counter({
+      name: "arh_webhook_deliveries_total",
+      help: "Webhook delivery attempts by result: delivered, retrying (failed, tried again later), failed (for good)",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
     queueWait: new Histogram({
       name: "arh_queue_wait_seconds",
       help: "Time from a queued request's acceptance to a worker starting it",

@@ -9,6 +9,10 @@ import type { Database, StatementRunner } from "../db/client.ts";
  */
 
 export const requestQueueName = "requests";
+/** Webhook deliveries (src/webhooks/): a job per delivery, retried with backoff by the queue. */
+export const deliveryQueueName = "webhook-deliveries";
+/** Retries after a delivery's first attempt: with doubling delays, about a day at a 15 s first delay. */
+export const deliveryRetries = 12;
 
 /** What a job says about its request. */
 export interface RequestJobData {
@@ -25,9 +29,21 @@ export interface NewRequestJob {
   startAfter?: Date;
 }
 
+export interface DeliveryJob {
+  id: string;
+  deliveryId: string;
+  /** Attempts made before this one; `retryLimit` when this is the last. */
+  retryCount: number;
+  retryLimit: number;
+}
+
 export interface JobQueueOptions {
   database: Database;
   visibilityTimeoutSeconds: number;
+  /** The first retry's delay of a failed delivery; each next one doubles (with jitter). */
+  deliveryRetryDelaySeconds: number;
+  /** How long one delivery job may run before it is presumed orphaned: above a delivery's deadline. */
+  deliveryVisibilitySeconds: number;
   pollIntervalMs: number;
   onError(error: Error): void;
 }
@@ -43,6 +59,10 @@ export interface JobQueue {
   add(runner: StatementRunner, jobs: readonly NewRequestJob[]): Promise<void>;
   /** Starts `concurrency` workers in this process, each running one job at a time with `handle`. */
   work(concurrency: number, handle: (job: RequestJob) => Promise<void>): Promise<void>;
+  /** Adds a delivery job per id inside the caller's transaction (the outbox rows they send). */
+  addDeliveries(runner: StatementRunner, deliveryIds: readonly string[]): Promise<void>;
+  /** Starts `concurrency` delivery workers; `handle` throws to have the delivery retried later. */
+  workDeliveries(concurrency: number, handle: (job: DeliveryJob) => Promise<void>): Promise<void>;
   /** Wakes this process's idle workers now (after jobs were added here) instead of at their next poll. */
   wake(): void;
   /** Jobs waiting to run (created or waiting to retry), every instance's. */
@@ -75,6 +95,13 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
     retryDelay: 2,
     retryBackoff: true,
   });
+  const deliveryPolicy = {
+    expireInSeconds: options.deliveryVisibilitySeconds,
+    retryLimit: deliveryRetries,
+    retryDelay: options.deliveryRetryDelaySeconds,
+    retryBackoff: true,
+  };
+  await boss.createQueue(deliveryQueueName, { name: deliveryQueueName, ...deliveryPolicy });
   const workers: string[] = [];
 
   return {
@@ -106,6 +133,36 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
             if (!job) return;
             await handle({ id: job.id, data: job.data });
             // A worker that just ran a job looks for the next at once; only an idle one waits for its next poll.
+            if (self) boss.notifyWorker(self);
+          },
+        );
+        workers.push(self);
+      }
+    },
+
+    async addDeliveries(runner, deliveryIds) {
+      if (deliveryIds.length === 0) return;
+      const db = { executeSql: (text: string, values: unknown[]) => runner.query({ text, values }) };
+      await boss.insert(
+        deliveryIds.map((deliveryId) => ({ name: deliveryQueueName, data: { deliveryId }, ...deliveryPolicy })),
+        { db },
+      );
+    },
+
+    async workDeliveries(concurrency, handle) {
+      for (let i = 0; i < concurrency; i++) {
+        let self: string | undefined;
+        self = await boss.work<{ deliveryId: string }>(
+          deliveryQueueName,
+          { batchSize: 1, pollingIntervalSeconds: options.pollIntervalMs / 1000, includeMetadata: true },
+          async ([job]) => {
+            if (!job) return;
+            await handle({
+              id: job.id,
+              deliveryId: job.data.deliveryId,
+              retryCount: job.retryCount,
+              retryLimit: job.retryLimit,
+            });
             if (self) boss.notifyWorker(self);
           },
         );

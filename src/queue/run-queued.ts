@@ -21,6 +21,8 @@ export interface RunQueuedDeps {
   apiKeys: ApiKeyRepository;
   requestService: RequestService;
   writeRecord(record: RequestRecord): Promise<void>;
+  /** The request is done and stored (completed or failed): its webhooks' deliveries. Safe to call again. */
+  onFinished(requestId: string): Promise<void>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -53,14 +55,23 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
     });
   }
 
-  return async function runQueued(job: RequestJob): Promise<void> {
+  async function runQueued(job: RequestJob): Promise<void> {
     const claimed = await deps.queued.claim(job.data.requestId, job.id);
-    if (!claimed) return;
+    if (!claimed) {
+      // Finished by this same job before its worker died: what followed the record may not have happened.
+      if (await deps.queued.finishedBy(job.data.requestId, job.id)) await deps.onFinished(job.data.requestId);
+      return;
+    }
+    await run(job, claimed);
+  }
+
+  async function run(job: RequestJob, claimed: ClaimedRequest): Promise<void> {
     metrics.queueWait.observe((Date.now() - claimed.createdAt.getTime()) / 1000);
 
     const caller = await callerOf(claimed);
     if (!caller) {
       await deps.writeRecord(unrunnableRecord(claimed, "user_disabled", "the user was disabled before it ran"));
+      await deps.onFinished(claimed.id);
       return;
     }
     const parsed = createRequestSchema.safeParse({
@@ -74,6 +85,7 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
     if (!parsed.success) {
       // Stored by a version that accepted what this one does not.
       await deps.writeRecord(unrunnableRecord(claimed, "invalid_request", parsed.error.message));
+      await deps.onFinished(claimed.id);
       return;
     }
     try {
@@ -84,15 +96,20 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
         if (refusal.limit === "tpm" && refusal.tooLarge) {
           const message = `needs ${refusal.tokens} tokens, more than the ${refusal.allowed} tokens per minute allowed`;
           await deps.writeRecord(unrunnableRecord(claimed, "tpm_limit_too_small", message));
+          await deps.onFinished(claimed.id);
           return;
         }
         await reschedule(job, refusal.retryAfterMs);
         return;
       }
       // A failed request is recorded by the pipeline and its job is done; anything else is tried again.
-      if (await deps.queued.isFinished(claimed.id)) return;
-      logger.warn({ err: error, requestId: claimed.id }, "a queued request could not be run; trying again");
-      throw error;
+      if (!(await deps.queued.isFinished(claimed.id))) {
+        logger.warn({ err: error, requestId: claimed.id }, "a queued request could not be run; trying again");
+        throw error;
+      }
     }
-  };
+    await deps.onFinished(claimed.id);
+  }
+
+  return runQueued;
 }
