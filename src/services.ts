@@ -256,7 +256,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       apiKeys,
       requestService,
       writeRecord: (record) => writer.write(record),
-      onFinished: (requestId) => webhookService.requestFinished(requestId),
+      onFinished: (requestId, record) => webhookService.requestFinished(requestId, record),
       metrics,
       logger,
     }),

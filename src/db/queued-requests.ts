@@ -43,6 +43,8 @@ export interface ClaimedRequest {
   options: Record<string, unknown>;
   metadata: Record<string, string>;
   createdAt: Date;
+  /** Whether its user had a webhook when it was claimed: if not, its end needs no outbox. */
+  hasWebhooks: boolean;
 }
 
 const queuedColumns =
@@ -119,7 +121,8 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
       const { rows } = await runner.query({
         text: `update requests set status = 'running', run_token = $2
           where id = $1 and (status = 'queued' or (status = 'running' and run_token = $2))
-          returning id, user_id, api_key_id, type, model, input, options, metadata, created_at`,
+          returning id, user_id, api_key_id, type, model, input, options, metadata, created_at,
+            exists (select 1 from webhooks w where w.user_id = requests.user_id) as has_webhooks`,
         values: [id, token],
       });
       const row = rows[0] as
@@ -133,6 +136,7 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
             options: Record<string, unknown> | null;
             metadata: Record<string, string>;
             created_at: Date | string;
+            has_webhooks: boolean;
           }
         | undefined;
       if (!row) return undefined;
@@ -146,6 +150,7 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
         options: fromStoredJson(row.options ?? {}),
         metadata: row.metadata,
         createdAt: new Date(row.created_at),
+        hasWebhooks: row.has_webhooks === true,
       };
     },
 

@@ -21,8 +21,11 @@ export interface RunQueuedDeps {
   apiKeys: ApiKeyRepository;
   requestService: RequestService;
   writeRecord(record: RequestRecord): Promise<void>;
-  /** The request is done and stored (completed or failed): its webhooks' deliveries. Safe to call again. */
-  onFinished(requestId: string): Promise<void>;
+  /**
+   * The request is done and stored (completed or failed): its webhooks' deliveries. Safe to call again. `record`:
+   * the stored record when at hand (else it is read).
+   */
+  onFinished(requestId: string, record?: RequestRecord): Promise<void>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -38,11 +41,13 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
   const { metrics, logger } = deps;
 
   async function callerOf(claimed: ClaimedRequest) {
-    const user = await deps.users.get(claimed.userId);
-    if (!user || user.disabled) return undefined;
     // A key revoked or deleted since the request was accepted: its user's limits still apply, the key's are gone.
-    const key = claimed.apiKeyId ? ((await deps.apiKeys.get(claimed.apiKeyId)) ?? null) : null;
-    return { user, key };
+    const [user, key] = await Promise.all([
+      deps.users.get(claimed.userId),
+      claimed.apiKeyId ? deps.apiKeys.get(claimed.apiKeyId) : undefined,
+    ]);
+    if (!user || user.disabled) return undefined;
+    return { user, key: key ?? null };
   }
 
   async function reschedule(job: RequestJob, retryAfterMs: number): Promise<void> {
@@ -66,12 +71,12 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
   }
 
   async function run(job: RequestJob, claimed: ClaimedRequest): Promise<void> {
-    metrics.queueWait.observe((Date.now() - claimed.createdAt.getTime()) / 1000);
+    const queueWaitMs = Date.now() - claimed.createdAt.getTime();
+    metrics.queueWait.observe(queueWaitMs / 1000);
 
     const caller = await callerOf(claimed);
     if (!caller) {
-      await deps.writeRecord(unrunnableRecord(claimed, "user_disabled", "the user was disabled before it ran"));
-      await deps.onFinished(claimed.id);
+      await finished(claimed, unrunnableRecord(claimed, "user_disabled", "the user was disabled before it ran"));
       return;
     }
     const parsed = createRequestSchema.safeParse({
@@ -84,19 +89,20 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
     });
     if (!parsed.success) {
       // Stored by a version that accepted what this one does not.
-      await deps.writeRecord(unrunnableRecord(claimed, "invalid_request", parsed.error.message));
-      await deps.onFinished(claimed.id);
+      await finished(claimed, unrunnableRecord(claimed, "invalid_request", parsed.error.message));
       return;
     }
+    let record: RequestRecord | undefined;
     try {
-      await deps.requestService.runQueued(caller, parsed.data, claimed, { cacheMode: job.data.cacheMode });
+      ({ record } = await deps.requestService.runQueued(caller, parsed.data, claimed, {
+        cacheMode: job.data.cacheMode,
+      }));
     } catch (error) {
       if (error instanceof LimitRefusedError) {
         const { refusal } = error;
         if (refusal.limit === "tpm" && refusal.tooLarge) {
           const message = `needs ${refusal.tokens} tokens, more than the ${refusal.allowed} tokens per minute allowed`;
-          await deps.writeRecord(unrunnableRecord(claimed, "tpm_limit_too_small", message));
-          await deps.onFinished(claimed.id);
+          await finished(claimed, unrunnableRecord(claimed, "tpm_limit_too_small", message));
           return;
         }
         await reschedule(job, refusal.retryAfterMs);
@@ -108,7 +114,26 @@ export function createQueuedRunner(deps: RunQueuedDeps) {
         throw error;
       }
     }
-    await deps.onFinished(claimed.id);
+    // The line a direct request's HTTP log gives, for one that ran in the background.
+    logger.info(
+      {
+        requestRecordId: claimed.id,
+        userId: claimed.userId,
+        type: claimed.type,
+        model: record?.model ?? claimed.model,
+        status: record?.status ?? "failed",
+        queueWaitMs,
+        latencyMs: record?.latencyMs,
+      },
+      "queued request ran",
+    );
+    if (claimed.hasWebhooks) await deps.onFinished(claimed.id, record);
+  }
+
+  /** Stores the record of a request that could not run, and tells its webhooks. */
+  async function finished(claimed: ClaimedRequest, record: RequestRecord): Promise<void> {
+    await deps.writeRecord(record);
+    if (claimed.hasWebhooks) await deps.onFinished(claimed.id, record);
   }
 
   return runQueued;

@@ -1,5 +1,6 @@
 import type { Database } from "../db/client.ts";
 import type { RequestRepository } from "../db/requests.ts";
+import type { RequestRecord } from "../db/types.ts";
 import type { WebhookRecord, WebhookRepository } from "../db/webhooks.ts";
 import { newId } from "../ids.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -75,8 +76,8 @@ export function createWebhookService(deps: WebhookServiceDeps) {
      * The request is done: writes a delivery for each of its user's webhooks subscribed to its event, with its job,
      * unless written already (a job taken up again after its worker died calls this again). Safe to repeat.
      */
-    async requestFinished(requestId: string): Promise<void> {
-      const record = await deps.requests.getAny(requestId);
+    async requestFinished(requestId: string, stored?: RequestRecord): Promise<void> {
+      const record = stored ?? (await deps.requests.getAny(requestId));
       if (!record || (record.status !== "completed" && record.status !== "failed")) return;
       const event: WebhookEvent = record.status === "completed" ? "request.completed" : "request.failed";
       const subscribed = await webhooks.subscribed(record.userId, event);
@@ -136,10 +137,21 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         outcome,
       );
       metrics.webhookDeliveries.inc({ result: result.ok ? "delivered" : last ? "failed" : "retrying" });
-      if (outcome === "pending") {
-        logger.info({ deliveryId: delivery.id, status: result.status, error: result.error }, "webhook attempt failed");
+      logger.info(
+        {
+          deliveryId: delivery.id,
+          webhookId: webhook.id,
+          requestRecordId: delivery.requestId,
+          attempt: job.retryCount + 1,
+          outcome,
+          status: result.status,
+          error: result.error,
+          durationMs: result.durationMs,
+        },
+        "webhook delivery attempt",
+      );
+      if (outcome === "pending")
         throw new Error(`webhook delivery ${delivery.id} failed: ${result.error ?? result.status}`);
-      }
     },
   };
 }
