@@ -138,6 +138,10 @@ for (const setup of setups) {
       const listed = await service.call("GET", `/requests?limit=100&batch_id=${accepted.body.id}`, { key: user.key });
       assert.equal(listed.body.data.length, 30);
       assert.ok(listed.body.data.every((r: { status: string }) => r.status === "completed"));
+      const late = await service.call("POST", `/batches/${accepted.body.id}/cancel`, { key: user.key });
+      assert.equal(late.status, 200, late.text);
+      assert.equal(late.body.status, "completed", "cancelling a finished batch changes nothing");
+      assert.equal(late.body.cancelled_at, null);
       const other = await service.createUser();
       const theirs = await service.call("GET", `/batches/${accepted.body.id}`, { key: other.key });
       assert.equal(theirs.status, 404, "another user's batch is not found");

@@ -18,7 +18,8 @@ export interface BatchRepository {
   get(userId: string | undefined, id: string): Promise<BatchRecord | undefined>;
   /**
    * Cancels what has not started: the batch's queued requests become `cancelled` (their jobs then find nothing to
-   * run), counted in the usage rollups like any finished request. Running ones finish. Undefined when unknown.
+   * run), counted in the usage rollups like any finished request. Running ones finish. A finished batch is left as
+   * it is. Undefined when unknown.
    */
   cancel(userId: string, id: string): Promise<BatchRecord | undefined>;
 }
@@ -74,11 +75,13 @@ export function createBatchRepository(runner: StatementRunner): BatchRepository 
   return {
     get,
     async cancel(userId, id) {
+      // A batch with nothing left to stop stays as it is: cancelling a finished batch changes nothing.
       const { rows } = await runner.query({
-        text: "update batches set cancelled_at = coalesce(cancelled_at, now()) where id = $1 and user_id = $2 returning id",
+        text: `update batches set cancelled_at = coalesce(cancelled_at, now()) where id = $1 and user_id = $2
+          and exists (select 1 from requests where batch_id = $1 and status in ('queued', 'running')) returning id`,
         values: [id, userId],
       });
-      if (rows.length === 0) return undefined;
+      if (rows.length === 0) return get(userId, id);
       await runner.query({
         text: withUsageRollups(
           `update requests set status = 'cancelled', completed_at = now(), run_token = null, error = '${cancelledError}'::jsonb
