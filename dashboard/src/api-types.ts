@@ -3,7 +3,8 @@
 export const requestTypes = ["chat", "summarize", "translate", "classify", "extract", "embed"] as const;
 export type RequestType = (typeof requestTypes)[number];
 
-export const requestStatuses = ["completed", "failed", "cancelled"] as const;
+/** `queued` and `running`: a request sent with `Prefer: respond-async` or in a batch, not finished yet. */
+export const requestStatuses = ["queued", "running", "completed", "failed", "cancelled"] as const;
 export type RequestStatus = (typeof requestStatuses)[number];
 
 /** Types that can answer as a stream of server-sent events. */
