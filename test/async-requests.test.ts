@@ -246,6 +246,46 @@ for (const setup of setups) {
       assert.equal(mine.body.data.length, 2, "two requests stored, no refusal among them");
     });
 
+    test("a user disabled after their batch was accepted: what had not started is stored failed, never called", async () => {
+      const doomed = await service.createUser();
+      service.upstream?.setFaults({ latencyMs: 200 });
+      try {
+        const before = chatCalls();
+        const entries = Array.from({ length: 16 }, (_, i) => ({
+          type: "summarize",
+          input: `doomed ${Date.now()} ${i}`,
+        }));
+        const accepted = await service.call("POST", "/requests/batch", {
+          key: doomed.key,
+          body: { requests: entries },
+        });
+        assert.equal(accepted.status, 202, accepted.text);
+        const disabled = await service.call("PATCH", `/admin/users/${doomed.id}`, {
+          key: service.adminKey,
+          body: { disabled: true },
+        });
+        assert.equal(disabled.status, 200, disabled.text);
+
+        const admin = (path: string) => service.call("GET", path, { key: service.adminKey });
+        const deadline = Date.now() + 20_000;
+        let page = await admin(`/admin/requests?limit=100&user_id=${doomed.id}`);
+        while (page.body.data.some((r: { status: string }) => r.status === "queued" || r.status === "running")) {
+          assert.ok(Date.now() < deadline, "every request of the batch finishes");
+          await delay(100);
+          page = await admin(`/admin/requests?limit=100&user_id=${doomed.id}`);
+        }
+        const rows = page.body.data as Array<{ status: string; error: { code: string } | null }>;
+        assert.equal(rows.length, 16);
+        const refused = rows.filter((r) => r.status === "failed" && r.error?.code === "user_disabled").length;
+        const completed = rows.filter((r) => r.status === "completed").length;
+        assert.ok(refused > 0, "requests not started when the user was disabled do not run");
+        assert.equal(refused + completed, 16);
+        assert.equal(chatCalls() - before, completed, "only those that ran were called");
+      } finally {
+        service.upstream?.setFaults({ latencyMs: 0 });
+      }
+    });
+
     test("a queued request the upstream fails is stored failed, not retried by the queue", async () => {
       service.upstream?.setFaults({ failNext: [{ status: 400 }] });
       const accepted = await service.call("POST", "/requests", {
