@@ -12,6 +12,7 @@ import { type BatchRepository, createBatchRepository } from "./db/batches.ts";
 import { type Acceptance, createAcceptance } from "./queue/accept.ts";
 import { type JobQueue, startJobQueue } from "./queue/job-queue.ts";
 import { createQueuedRunner } from "./queue/run-queued.ts";
+import { type OrphanSweeper, startOrphanSweeper } from "./queue/sweep-orphans.ts";
 import { createWebhookRepository, type WebhookRepository } from "./db/webhooks.ts";
 import { createSecretBox } from "./webhooks/signing.ts";
 import { createWebhookService, type WebhookService } from "./webhooks/webhooks.ts";
@@ -76,6 +77,8 @@ export interface Services {
   /** Users' webhooks: registration and the deliveries of their queued requests' events. */
   webhooks: WebhookRepository;
   webhookService: WebhookService;
+  /** Gives queued requests whose job is gone a new one. */
+  orphanSweeper: OrphanSweeper;
   idempotencyStore: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -262,6 +265,15 @@ export async function createServices(config: Config, options: CreateServicesOpti
     }),
   );
   await queue.workDeliveries(config.QUEUE_CONCURRENCY, (job) => webhookService.attempt(job));
+  const orphanSweeper = startOrphanSweeper({
+    database,
+    queue,
+    // Well past the time a job takes to be handed out again after its worker died.
+    minAgeSeconds: config.QUEUE_VISIBILITY_TIMEOUT_SECONDS * 2,
+    intervalMs: Math.max(60_000, config.QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000),
+    onError: throttledWarning(logger, "could not look for queued requests without a job"),
+    onSwept: (ids) => logger.warn({ requestIds: ids }, "queued requests without a job were queued again"),
+  });
 
   const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping() };
   if (redis) {
@@ -295,10 +307,12 @@ export async function createServices(config: Config, options: CreateServicesOpti
     batches: createBatchRepository(database.statements),
     webhooks: webhookRepository,
     webhookService,
+    orphanSweeper,
     idempotencyStore: redis
       ? createRedisIdempotencyStore(redis, config.IDEMPOTENCY_TTL_SECONDS)
       : createMemoryIdempotencyStore(config.IDEMPOTENCY_TTL_SECONDS),
     async close() {
+      orphanSweeper.stop();
       // Running queued requests finish and are stored first; the writer then flushes them.
       await queue.stop(queueStopTimeoutMs).catch((error: unknown) => logger.warn({ err: error }, "queue stop failed"));
       await writer.close();

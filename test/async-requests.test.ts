@@ -286,6 +286,49 @@ for (const setup of setups) {
       }
     });
 
+    test("a queued request whose job is gone (given up, deleted) is found by the sweeper and queued again", async () => {
+      // An instance that accepts but runs nothing, so the request stays queued while its job is taken away.
+      const idle = await startTestService({
+        backend: setup.backend,
+        redis: setup.redis,
+        env: { QUEUE_CONCURRENCY: "0" },
+      });
+      try {
+        const owner = await idle.createUser();
+        const accepted = await idle.call("POST", "/requests", {
+          key: owner.key,
+          body: { type: "summarize", input: `orphan ${Date.now()}` },
+          headers: { prefer: "respond-async" },
+        });
+        assert.equal(accepted.status, 202, accepted.text);
+        const id = accepted.body.id as string;
+        const { database, orphanSweeper } = idle.running.services;
+        const jobsOf = async () =>
+          (
+            await database.executeSql(
+              "select state from pgboss.job where data->>'requestId' = $1 and state in ('created', 'retry', 'active')",
+              [id],
+            )
+          ).rows.length;
+        assert.equal(await jobsOf(), 1);
+        assert.deepEqual(await orphanSweeper.sweep(0), [], "a request with its job is not an orphan");
+
+        await database.executeSql("delete from pgboss.job where data->>'requestId' = $1", [id]);
+        assert.deepEqual(await orphanSweeper.sweep(0), [id]);
+        assert.equal(await jobsOf(), 1, "a new job");
+
+        // Running under a job that no longer exists (it failed for good): back to queued, with a new job.
+        await database.executeSql("delete from pgboss.job where data->>'requestId' = $1", [id]);
+        await database.executeSql("update requests set status = 'running', run_token = 'gone' where id = $1", [id]);
+        assert.deepEqual(await orphanSweeper.sweep(0), [id]);
+        assert.equal(await jobsOf(), 1);
+        const now = await idle.call("GET", `/requests/${id}`, { key: owner.key });
+        assert.equal(now.body.status, "queued");
+      } finally {
+        await idle.close();
+      }
+    });
+
     test("a queued request the upstream fails is stored failed, not retried by the queue", async () => {
       service.upstream?.setFaults({ failNext: [{ status: 400 }] });
       const accepted = await service.call("POST", "/requests", {

@@ -187,34 +187,50 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
   };
 }
 
-/** The record a queued request that cannot run gets (its user was disabled meanwhile): failed, nothing used. */
-export function unrunnableRecord(claimed: ClaimedRequest, code: string, message: string): RequestRecord {
+/** A queued request's record before anything was used: as accepted (`queued`), or as one that could not run. */
+export function unusedRecord(
+  request: Pick<
+    NewQueuedRequest,
+    "id" | "userId" | "apiKeyId" | "type" | "model" | "input" | "options" | "metadata"
+  > & {
+    provider: string;
+    createdAt: Date;
+  },
+  outcome: { status: "queued" } | { status: "failed"; code: string; message: string },
+): RequestRecord {
+  const failed = outcome.status === "failed";
   return {
-    id: claimed.id,
-    userId: claimed.userId,
-    apiKeyId: claimed.apiKeyId,
-    type: claimed.type,
+    id: request.id,
+    userId: request.userId,
+    apiKeyId: request.apiKeyId,
+    type: request.type,
     source: "native",
-    model: claimed.model,
-    provider: "none",
-    status: "failed",
-    input: claimed.input,
-    options: claimed.options,
+    model: request.model,
+    provider: request.provider,
+    status: outcome.status,
+    input: request.input,
+    options: request.options,
     output: null,
-    error: { code, message },
+    error: failed ? { code: outcome.code, message: outcome.message } : null,
     promptTokens: 0,
     completionTokens: 0,
     totalTokens: 0,
-    costUsd: 0,
+    // Nothing was called: a failure costs 0; a queued request has no cost yet.
+    costUsd: failed ? 0 : null,
     cached: false,
     latencyMs: 0,
     upstreamMs: null,
     entryMs: null,
     retries: 0,
     attempts: [],
-    metadata: claimed.metadata,
-    createdAt: claimed.createdAt,
-    completedAt: new Date(),
+    metadata: request.metadata,
+    createdAt: request.createdAt,
+    completedAt: failed ? new Date() : null,
     deletedAt: null,
   };
+}
+
+/** The record a queued request that cannot run gets (its user was disabled meanwhile): failed, nothing used. */
+export function unrunnableRecord(claimed: ClaimedRequest, code: string, message: string): RequestRecord {
+  return unusedRecord({ ...claimed, provider: "none" }, { status: "failed", code, message });
 }

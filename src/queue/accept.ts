@@ -1,5 +1,10 @@
 import type { Database } from "../db/client.ts";
-import { insertQueued, type NewQueuedRequest, type QueuedRequestRepository } from "../db/queued-requests.ts";
+import {
+  insertQueued,
+  type NewQueuedRequest,
+  type QueuedRequestRepository,
+  unusedRecord,
+} from "../db/queued-requests.ts";
 import type { RequestRecord } from "../db/types.ts";
 import { newId } from "../ids.ts";
 import type { CacheMode, Caller } from "../requests/request-service.ts";
@@ -105,33 +110,4 @@ export function createAcceptance(deps: AcceptDeps) {
 export type Acceptance = ReturnType<typeof createAcceptance>;
 
 /** A queued request as the API shows it until it has run. */
-function queuedRecord(row: NewQueuedRequest): RequestRecord {
-  return {
-    id: row.id,
-    userId: row.userId,
-    apiKeyId: row.apiKeyId,
-    type: row.type,
-    source: "native",
-    model: row.model,
-    provider: row.provider,
-    status: "queued",
-    input: row.input,
-    options: row.options,
-    output: null,
-    error: null,
-    promptTokens: 0,
-    completionTokens: 0,
-    totalTokens: 0,
-    costUsd: null,
-    cached: false,
-    latencyMs: 0,
-    upstreamMs: null,
-    entryMs: null,
-    retries: 0,
-    attempts: [],
-    metadata: row.metadata,
-    createdAt: row.createdAt,
-    completedAt: null,
-    deletedAt: null,
-  };
-}
+const queuedRecord = (row: NewQueuedRequest): RequestRecord => unusedRecord(row, { status: "queued" });
