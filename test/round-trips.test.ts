@@ -28,6 +28,9 @@ describe("Redis round trips before the upstream call", () => {
     // Never retried: if this Redis goes away, the test fails instead of a client reconnecting to it for ever.
     observer = new Redis(server.url, { retryStrategy: () => null });
     observer.on("error", () => {});
+    // Connected (its ready check done) before MONITOR starts: a command of another client that lands while the
+    // monitor connection is switching modes is read as a reply to it ("Command queue state error").
+    await observer.ping();
     // monitor() opens a connection of its own; this client only lends it its options and never connects.
     monitored = new Redis(server.url, { lazyConnect: true, retryStrategy: () => null });
     monitor = await monitored.monitor();
