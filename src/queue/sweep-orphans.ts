@@ -54,7 +54,7 @@ export function startOrphanSweeper(options: OrphanSweeperOptions): OrphanSweeper
           values: [id, requestQueueName],
         });
         if (rows.length === 0) return false;
-        // The lost job's Cache-Control is lost with it: the request's own `cache: false` still holds (stored in it).
+        // The cache setting lived in the lost job (Cache-Control, or the body's `cache: false`): the request now uses it.
         await queue.add(runner, [{ data: { requestId: id, cacheMode: "use", priority: 0 } }]);
         return true;
       });
