@@ -80,6 +80,12 @@ for (const setup of setups) {
       assert.equal(overview.status, 200, overview.text);
       assert.equal(overview.body.totals.requests, usage.body.totals.requests);
       assert.equal(overview.body.totals.total_tokens, usage.body.totals.total_tokens);
+
+      // The queue in the metrics: nothing waiting now, and this request's wait from acceptance to start.
+      const metrics = (await service.call("GET", "/metrics", { key: service.adminKey })).text;
+      assert.match(metrics, /^arh_queue_depth 0$/m);
+      const waits = Number(/^arh_queue_wait_seconds_count (\d+)$/m.exec(metrics)?.[1]);
+      assert.ok(waits >= 1, `arh_queue_wait_seconds counted ${waits} waits`);
     });
 
     test("streaming and respond-async together are refused with 400 naming stream", async () => {
@@ -327,6 +333,28 @@ for (const setup of setups) {
       } finally {
         await idle.close();
       }
+    });
+
+    test("a queued request larger than its user's whole tpm is stored failed at once: waiting cannot help", async () => {
+      const created = await service.call("POST", "/admin/users", {
+        key: service.adminKey,
+        body: { email: `tiny-tpm-${setup.backend}-${Date.now()}@example.com`, limits: { tpm: 10 } },
+      });
+      assert.equal(created.status, 201, created.text);
+      const key = (
+        await service.call("POST", `/admin/users/${created.body.id}/keys`, { key: service.adminKey, body: {} })
+      ).body.key as string;
+      const before = chatCalls();
+      const accepted = await service.call("POST", "/requests", {
+        key,
+        body: { type: "summarize", input: "A text a good deal longer than ten tokens, which is all a minute allows." },
+        headers: { prefer: "respond-async" },
+      });
+      assert.equal(accepted.status, 202, accepted.text);
+      const done = await settled(service, key, accepted.body.id);
+      assert.equal(done.status, "failed");
+      assert.equal(done.error.code, "tpm_limit_too_small");
+      assert.equal(chatCalls(), before, "never called");
     });
 
     test("a queued request the upstream fails is stored failed, not retried by the queue", async () => {

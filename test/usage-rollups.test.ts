@@ -17,6 +17,7 @@ import type { RequestRecord } from "../src/db/types.ts";
 import { createUsageRepository } from "../src/db/usage.ts";
 import { foldBatchLimit, type RollupTable, rollupTables } from "../src/db/usage-rollups.ts";
 import { createUserRepository } from "../src/db/users.ts";
+import { createRandom } from "../src/providers/mock-model/seeded.ts";
 import { openTestDatabase, queryRows, storageBackends, type TestDatabase } from "./helpers/databases.ts";
 import { requestRecord } from "./helpers/records.ts";
 import { rebuildRollups } from "./helpers/rollup-backfill.ts";
@@ -24,18 +25,6 @@ import { rebuildRollups } from "./helpers/rollup-backfill.ts";
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
 const at = (iso: string) => new Date(iso);
-
-/** A small deterministic generator, so a failure can be replayed. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const models = [
   { model: "gpt-4o-mini", provider: "openai" },
@@ -46,7 +35,7 @@ const types = ["chat", "summarize", "translate", "embed"] as const;
 
 /** `count` requests of the users, spread from `start` over `hours`, with every status, cache hits and unpriced ones. */
 function spreadRecords(userIds: readonly string[], start: Date, hours: number, count: number, seed: number) {
-  const random = randomSource(seed);
+  const random = createRandom(seed);
   return Array.from({ length: count }, (_, i) => {
     const cached = i % 5 === 0;
     const { model, provider } = models[i % models.length] as (typeof models)[number];
@@ -234,7 +223,7 @@ describe("latency histogram (no database)", () => {
       null,
     );
 
-    const random = randomSource(7);
+    const random = createRandom(7);
     for (const spread of [1, 3, 8]) {
       const latencies = Array.from({ length: 2000 }, () => Math.floor(Math.exp(2 + random() * spread)));
       const histogram = new Array<number>(latencyBucketCount).fill(0);
@@ -559,7 +548,7 @@ for (const backend of storageBackends) {
     });
 
     test("latency p50 and p95 from the histograms are within their resolution of the exact ones", async () => {
-      const random = randomSource(11);
+      const random = createRandom(11);
       const start = at("2026-04-01T00:00:00Z");
       const records = Array.from({ length: 1500 }, (_, i) =>
         requestRecord(bob, {

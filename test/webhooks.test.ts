@@ -154,6 +154,13 @@ describe("webhooks (PostgreSQL + Redis)", () => {
     assert.equal(redelivered.headers["webhook-id"], delivery.id);
     assert.equal(redelivered.body, last.body, "the same payload");
     new Webhook(created.body.secret).verify(redelivered.body, redelivered.headers as Record<string, string>);
+
+    // Deliveries by result in the metrics: the two failed attempts, then the deliveries.
+    const metrics = (await local.call("GET", "/metrics", { key: local.adminKey })).text;
+    const count = (result: string) =>
+      Number(new RegExp(`^arh_webhook_deliveries_total\\{result="${result}"\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
+    assert.ok(count("retrying") >= 2, metrics);
+    assert.ok(count("delivered") >= 1, metrics);
   });
 
   test("after a rotation, deliveries verify with the new secret and, for a day, the old one", async () => {

@@ -24,7 +24,8 @@ export interface BatchRepository {
   cancel(userId: string, id: string): Promise<BatchRecord | undefined>;
 }
 
-const noCounts = (): Record<RequestStatus, number> => ({
+/** Every status at 0: a batch's counts before any is added. */
+export const noCounts = (): Record<RequestStatus, number> => ({
   queued: 0,
   running: 0,
   completed: 0,

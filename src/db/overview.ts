@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { roundUsd } from "../usd.ts";
 import type { Db } from "./client.ts";
+import type { UsageTotals } from "./usage.ts";
 import { latencyBucketCount, latencyPercentileMs } from "./latency-histogram.ts";
 import { type RollupTable, rollupTables } from "./usage-rollups.ts";
 
@@ -29,13 +30,8 @@ export interface OverviewQuery {
   byUser: boolean;
 }
 
-export interface OverviewFigures {
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-  costUsd: number;
-  cacheHits: number;
+/** GET /me/usage's sums, and what the rollups add to them. */
+export interface OverviewFigures extends UsageTotals {
   /** Requests with status failed. */
   errors: number;
   /** 0..1; 0 without requests. */

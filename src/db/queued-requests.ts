@@ -114,8 +114,7 @@ export interface QueuedRequestRepository {
   unfinished(userId: string): Promise<number>;
 }
 
-export function createQueuedRequestRepository(statements: StatementRunner): QueuedRequestRepository {
-  const runner = statements;
+export function createQueuedRequestRepository(runner: StatementRunner): QueuedRequestRepository {
   return {
     async claim(id, token) {
       const { rows } = await runner.query({
@@ -154,7 +153,7 @@ export function createQueuedRequestRepository(statements: StatementRunner): Queu
       };
     },
 
-    async release(id, token, inTransaction = statements) {
+    async release(id, token, inTransaction = runner) {
       const { rows } = await inTransaction.query({
         text: `update requests set status = 'queued', run_token = null
           where id = $1 and status = 'running' and run_token = $2 returning id`,

@@ -90,8 +90,8 @@ export interface WebhookRepository {
   deliveries(webhookId: string, limit: number): Promise<Array<DeliveryRecord & { attemptList: AttemptRecord[] }>>;
   /** Stores an attempt and its outcome on the delivery: delivered, failed for good, or still pending. */
   recordAttempt(deliveryId: string, attempt: AttemptRecord, outcome: DeliveryRecord["status"]): Promise<void>;
-  /** Sets a delivery pending again (a redelivery asked by its user). */
-  reopen(deliveryId: string): Promise<void>;
+  /** Sets a delivery pending again (a redelivery asked by its user), in the caller's transaction. */
+  reopen(runner: StatementRunner, deliveryId: string): Promise<void>;
   /** A named key of the service's own, made by `make` the first time and the same for every instance after. */
   serviceKey(name: string, make: () => string): Promise<string>;
 }
@@ -218,8 +218,11 @@ export function createWebhookRepository(runner: StatementRunner): WebhookReposit
       );
     },
 
-    async reopen(deliveryId) {
-      await query("update webhook_deliveries set status = 'pending' where id = $1", [deliveryId]);
+    async reopen(transaction, deliveryId) {
+      await transaction.query({
+        text: "update webhook_deliveries set status = 'pending' where id = $1",
+        values: [deliveryId],
+      });
     },
 
     async serviceKey(name, make) {

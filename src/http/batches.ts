@@ -100,11 +100,9 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
         const message = "a request run in the background cannot be streamed";
         throw new AppError("validation_failed", `${path}: ${message}`, { errors: [{ path, message }] });
       }
-      const accepted = await deps.acceptance.batch(caller, requests, cacheModeOf(request), metadata ?? {});
+      const { batch } = await deps.acceptance.batch(caller, requests, cacheModeOf(request), metadata ?? {});
       request.logFields = { userId: caller.user.id };
-      const batch = await deps.batches.get(caller.user.id, accepted.id);
-      if (!batch) throw new AppError("internal", "the batch just stored could not be read");
-      return reply.code(202).header("location", `/batches/${accepted.id}`).send(formatBatch(batch));
+      return reply.code(202).header("location", `/batches/${batch.id}`).send(formatBatch(batch));
     },
   });
 

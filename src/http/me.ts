@@ -19,7 +19,7 @@ export interface MeRoutesDeps {
 
 const dayMs = 86_400_000;
 /** A year, leap day included: enough for any yearly report, small enough to stay a quick index range. */
-const maxRangeDays = 366;
+export const maxRangeDays = 366;
 
 const totalsSchema = z.object({
   requests: z.number(),

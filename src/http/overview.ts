@@ -7,6 +7,8 @@ import { AppError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { problemSchema } from "../requests/schemas.ts";
 import { callerOf } from "./auth.ts";
+// A year, leap day included, as GET /me/usage allows.
+import { maxRangeDays } from "./me.ts";
 
 export interface OverviewRoutesDeps {
   overview: OverviewRepository;
@@ -16,8 +18,6 @@ export interface OverviewRoutesDeps {
 
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
-/** A year, leap day included, as GET /me/usage allows. */
-const maxRangeDays = 366;
 /** A month of hour buckets (744 points) is as fine as a chart gets. */
 const maxHourBucketDays = 31;
 const defaultRangeDays = 7;

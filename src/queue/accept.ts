@@ -1,3 +1,4 @@
+import { type BatchRecord, noCounts } from "../db/batches.ts";
 import type { Database } from "../db/client.ts";
 import {
   insertQueued,
@@ -22,8 +23,8 @@ export interface AcceptDeps {
 }
 
 export interface AcceptedBatch {
-  id: string;
-  createdAt: Date;
+  /** As accepted: every request queued (workers may have started some already; GET /batches/{id} says). */
+  batch: BatchRecord;
   records: RequestRecord[];
 }
 
@@ -102,7 +103,17 @@ export function createAcceptance(deps: AcceptDeps) {
     ): Promise<AcceptedBatch> {
       const id = newId("bat");
       const { createdAt, records } = await accept(caller, requests, cacheMode, { id, metadata });
-      return { id, createdAt, records };
+      const counts = { ...noCounts(), queued: records.length };
+      const batch = {
+        id,
+        userId: caller.user.id,
+        size: records.length,
+        metadata,
+        createdAt,
+        cancelledAt: null,
+        counts,
+      };
+      return { batch, records };
     },
   };
 }

@@ -86,89 +86,80 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
   });
   boss.on("error", options.onError);
   await boss.start();
-  await boss.createQueue(requestQueueName, {
-    name: requestQueueName,
+  // Set on every job as well as on its queue: a queue keeps the policy it was created with, and the jobs follow this
+  // instance's configuration.
+  const requestPolicy = {
     expireInSeconds: visibility,
     // A handler throws only when the service could not do its part (the database away): try again, backing off.
     // A request's own failure (the model's) is recorded as failed and completes its job.
     retryLimit: 50,
     retryDelay: 2,
     retryBackoff: true,
-  });
+  };
   const deliveryPolicy = {
     expireInSeconds: options.deliveryVisibilitySeconds,
     retryLimit: deliveryRetries,
     retryDelay: options.deliveryRetryDelaySeconds,
     retryBackoff: true,
   };
+  await boss.createQueue(requestQueueName, { name: requestQueueName, ...requestPolicy });
   await boss.createQueue(deliveryQueueName, { name: deliveryQueueName, ...deliveryPolicy });
   const workers: string[] = [];
 
+  /** Inserts jobs with the statements of the caller's transaction. */
+  async function insertIn(runner: StatementRunner, jobs: PgBoss.JobInsert[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await boss.insert(jobs, { db: { executeSql: (text, values) => runner.query({ text, values }) } });
+  }
+
+  /** `concurrency` workers of a queue, each running one job at a time. */
+  async function startWorkers<T>(
+    name: string,
+    concurrency: number,
+    handle: (job: PgBoss.JobWithMetadata<T>) => Promise<void>,
+  ): Promise<void> {
+    for (let i = 0; i < concurrency; i++) {
+      let self: string | undefined;
+      self = await boss.work<T>(
+        name,
+        { batchSize: 1, pollingIntervalSeconds: options.pollIntervalMs / 1000, includeMetadata: true },
+        async ([job]) => {
+          if (!job) return;
+          await handle(job);
+          // A worker that just ran a job looks for the next at once; only an idle one waits for its next poll.
+          if (self) boss.notifyWorker(self);
+        },
+      );
+      workers.push(self);
+    }
+  }
+
   return {
-    async add(runner, jobs) {
-      if (jobs.length === 0) return;
-      const db = { executeSql: (text: string, values: unknown[]) => runner.query({ text, values }) };
-      await boss.insert(
+    add: (runner, jobs) =>
+      insertIn(
+        runner,
         jobs.map((job) => ({
           name: requestQueueName,
           data: job.data,
           priority: job.data.priority,
           ...(job.startAfter && { startAfter: job.startAfter }),
-          expireInSeconds: visibility,
-          retryLimit: 50,
-          retryDelay: 2,
-          retryBackoff: true,
+          ...requestPolicy,
         })),
-        { db },
-      );
-    },
+      ),
 
-    async work(concurrency, handle) {
-      for (let i = 0; i < concurrency; i++) {
-        let self: string | undefined;
-        self = await boss.work<RequestJobData>(
-          requestQueueName,
-          { batchSize: 1, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
-          async ([job]) => {
-            if (!job) return;
-            await handle({ id: job.id, data: job.data });
-            // A worker that just ran a job looks for the next at once; only an idle one waits for its next poll.
-            if (self) boss.notifyWorker(self);
-          },
-        );
-        workers.push(self);
-      }
-    },
+    work: (concurrency, handle) =>
+      startWorkers<RequestJobData>(requestQueueName, concurrency, (job) => handle({ id: job.id, data: job.data })),
 
-    async addDeliveries(runner, deliveryIds) {
-      if (deliveryIds.length === 0) return;
-      const db = { executeSql: (text: string, values: unknown[]) => runner.query({ text, values }) };
-      await boss.insert(
+    addDeliveries: (runner, deliveryIds) =>
+      insertIn(
+        runner,
         deliveryIds.map((deliveryId) => ({ name: deliveryQueueName, data: { deliveryId }, ...deliveryPolicy })),
-        { db },
-      );
-    },
+      ),
 
-    async workDeliveries(concurrency, handle) {
-      for (let i = 0; i < concurrency; i++) {
-        let self: string | undefined;
-        self = await boss.work<{ deliveryId: string }>(
-          deliveryQueueName,
-          { batchSize: 1, pollingIntervalSeconds: options.pollIntervalMs / 1000, includeMetadata: true },
-          async ([job]) => {
-            if (!job) return;
-            await handle({
-              id: job.id,
-              deliveryId: job.data.deliveryId,
-              retryCount: job.retryCount,
-              retryLimit: job.retryLimit,
-            });
-            if (self) boss.notifyWorker(self);
-          },
-        );
-        workers.push(self);
-      }
-    },
+    workDeliveries: (concurrency, handle) =>
+      startWorkers<{ deliveryId: string }>(deliveryQueueName, concurrency, (job) =>
+        handle({ id: job.id, deliveryId: job.data.deliveryId, retryCount: job.retryCount, retryLimit: job.retryLimit }),
+      ),
 
     wake() {
       for (const worker of workers) boss.notifyWorker(worker);

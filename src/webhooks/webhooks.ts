@@ -99,8 +99,11 @@ export function createWebhookService(deps: WebhookServiceDeps) {
 
     /** Sends a delivery again (asked by its user): a new job, the same message id and payload. */
     async redeliver(deliveryId: string): Promise<void> {
-      await webhooks.reopen(deliveryId);
-      await deps.database.transaction((runner) => deps.queue.addDeliveries(runner, [deliveryId]));
+      // Pending exactly when a job will send it.
+      await deps.database.transaction(async (runner) => {
+        await webhooks.reopen(runner, deliveryId);
+        await deps.queue.addDeliveries(runner, [deliveryId]);
+      });
       deps.queue.wake();
     },
 
